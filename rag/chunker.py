@@ -1,0 +1,163 @@
+"""Splitting documents into chunks that know exactly which lines they hold.
+
+Whole lines are packed into chunks up to a word-piece budget. A line longer
+than the budget (the seed articles put a paragraph on one line) becomes
+several chunks cut at sentence boundaries, each the exact substring
+line[start_char:end_char]. Lines repeated three or more times in a file
+(adverts, navigation) become chunks of their own flagged as boilerplate, so
+retrieval can leave them out without losing any line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.loader import Document
+from rag.types import Chunk
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_WORD = re.compile(r"\S+")
+_BOILERPLATE_MIN_REPEATS = 3
+_BOILERPLATE_MAX_WORDS = 40
+
+
+@dataclass(slots=True)
+class _Unit:
+    line: int  # 1-based
+    tokens: int
+    boilerplate: bool
+
+
+class Chunker:
+    def __init__(self, count_tokens: TokenCounter, max_tokens: int = 200, overlap_tokens: int = 0):
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be positive")
+        if not 0 <= overlap_tokens < max_tokens:
+            raise ValueError("overlap_tokens must be at least 0 and smaller than max_tokens")
+        self.count_tokens = count_tokens
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+
+    def __call__(self, doc: Document) -> list[Chunk]:
+        line_tokens = self.count_tokens(doc.lines)
+        repeated = _repeated_lines(doc.lines)
+        chunks: list[Chunk] = []
+        pending: list[_Unit] = []
+
+        def flush() -> None:
+            if pending:
+                start, end = pending[0].line, pending[-1].line
+                text = "\n".join(doc.lines[start - 1 : end])
+                chunks.append(Chunk(doc.source, start, end, text, boilerplate=pending[0].boilerplate))
+
+        for number, (line, tokens) in enumerate(zip(doc.lines, line_tokens), start=1):
+            if not line.strip():
+                continue
+            unit = _Unit(number, tokens, _normalise(line) in repeated)
+            if tokens > self.max_tokens:
+                flush()
+                pending = []
+                chunks.extend(self._split_long_line(doc.source, number, line, unit.boilerplate))
+                continue
+            starts_section = line.lstrip().startswith("#")
+            fits = sum(u.tokens for u in pending) + tokens <= self.max_tokens
+            if pending and (not fits or starts_section or pending[0].boilerplate != unit.boilerplate):
+                flush()
+                continues_text = not starts_section and pending[0].boilerplate == unit.boilerplate
+                pending = self._overlap(pending, tokens) if continues_text else []
+            pending.append(unit)
+        flush()
+        return chunks
+
+    def _overlap(self, previous: list[_Unit], incoming_tokens: int) -> list[_Unit]:
+        """Trailing units of the previous chunk repeated at the start of the next."""
+        if not self.overlap_tokens:
+            return []
+        carried: list[_Unit] = []
+        total = 0
+        for unit in reversed(previous[1:]):  # never the whole previous chunk
+            if total + unit.tokens > self.overlap_tokens:
+                break
+            carried.insert(0, unit)
+            total += unit.tokens
+        return carried if total + incoming_tokens <= self.max_tokens else []
+
+    def _split_long_line(self, source: str, number: int, line: str, boilerplate: bool) -> list[Chunk]:
+        spans = _sentence_spans(line)
+        counts = self.count_tokens([line[s:e] for s, e in spans])
+        pieces: list[tuple[int, int]] = []
+        current: tuple[int, int] | None = None
+        current_tokens = 0
+        for (start, end), tokens in zip(spans, counts):
+            if tokens > self.max_tokens:
+                if current:
+                    pieces.append(current)
+                    current, current_tokens = None, 0
+                pieces.extend(self._split_by_words(line, start, end))
+                continue
+            if current and current_tokens + tokens <= self.max_tokens:
+                current = (current[0], end)
+                current_tokens += tokens
+            else:
+                if current:
+                    pieces.append(current)
+                current, current_tokens = (start, end), tokens
+        if current:
+            pieces.append(current)
+        return [Chunk(source, number, number, line[s:e], s, e, boilerplate) for s, e in pieces]
+
+    def _split_by_words(self, line: str, start: int, end: int) -> list[tuple[int, int]]:
+        words = [(m.start() + start, m.end() + start) for m in _WORD.finditer(line[start:end])]
+        counts = self.count_tokens([line[s:e] for s, e in words])
+        pieces: list[tuple[int, int]] = []
+        current: tuple[int, int] | None = None
+        current_tokens = 0
+        for (ws, we), tokens in zip(words, counts):
+            if tokens > self.max_tokens:
+                if current:
+                    pieces.append(current)
+                    current, current_tokens = None, 0
+                # A "word" longer than the window (a hash, base64): one character is
+                # at most one word piece, so slices of max_tokens characters always fit.
+                pieces.extend((s, min(s + self.max_tokens, we)) for s in range(ws, we, self.max_tokens))
+                continue
+            if current and current_tokens + tokens <= self.max_tokens:
+                current = (current[0], we)
+                current_tokens += tokens
+            else:
+                if current:
+                    pieces.append(current)
+                current, current_tokens = (ws, we), tokens
+        if current:
+            pieces.append(current)
+        return pieces
+
+
+def _sentence_spans(line: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences in a line, without surrounding whitespace."""
+    spans = []
+    start = 0
+    for match in _SENTENCE_END.finditer(line):
+        cut = match.start() + len(match.group(0).rstrip())
+        spans.append((start, cut))
+        start = match.end()
+    spans.append((start, len(line)))
+    return [(s + len(line[s:e]) - len(line[s:e].lstrip()), s + len(line[s:e].rstrip())) for s, e in spans if line[s:e].strip()]
+
+
+def _normalise(line: str) -> str:
+    return " ".join(line.lower().split())
+
+
+def _repeated_lines(lines: list[str]) -> set[str]:
+    counts = Counter(_normalise(line) for line in lines if line.strip())
+    return {
+        text
+        for text, count in counts.items()
+        if count >= _BOILERPLATE_MIN_REPEATS and len(text.split()) <= _BOILERPLATE_MAX_WORDS
+    }

@@ -1,0 +1,729 @@
+"""Evaluation metrics for golden question sets: pure functions, no models.
+
+The flow a runner follows (see evals/README.md for the definitions):
+
+    golden = load_golden("evals/golden/seeds.jsonl")
+    records = [score_question(g, passages_for(g), answer_for(g), k=5) for g in golden]
+    report = build_report(records, k=5, retrieval_only=False)
+
+`score_question` computes every per-question field; `aggregate` turns the
+records into the report's `metrics` object. A metric whose denominator is
+empty (for example refusal accuracy without unanswerable questions) is None,
+never 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Iterable, Sequence, TypedDict
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from rag.errors import InputError
+
+__all__ = [
+    "Evidence",
+    "GoldenQuestion",
+    "QuestionRecord",
+    "load_golden",
+    "parse_golden_line",
+    "span_overlaps",
+    "overlaps_any",
+    "retrieval_scores",
+    "hit_at_k",
+    "recall_at_k",
+    "reciprocal_rank",
+    "normalize_answer",
+    "token_f1",
+    "answer_score",
+    "answer_correct",
+    "citation_scores",
+    "percentile",
+    "latency_stats",
+    "score_question",
+    "aggregate",
+    "build_report",
+    "REPORT_METRIC_KEYS",
+    "RETRIEVAL_METRIC_KEYS",
+    "SHORT_ANSWER_MAX_TOKENS",
+    "LONG_ANSWER_F1_THRESHOLD",
+]
+
+#: References with at most this many normalised tokens are matched by containment.
+SHORT_ANSWER_MAX_TOKENS = 6
+#: Longer references are matched when token F1 reaches this value.
+LONG_ANSWER_F1_THRESHOLD = 0.5
+
+#: The `metrics` keys the INTERFACE report promises, in order.
+REPORT_METRIC_KEYS = (
+    "hit_at_k",
+    "recall_at_k",
+    "mrr",
+    "answer_accuracy",
+    "citation_precision",
+    "citation_recall",
+    "refusal_accuracy",
+    "false_refusal_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+RETRIEVAL_METRIC_KEYS = ("hit_at_k", "recall_at_k", "mrr")
+UNTYPED = "untyped"
+
+
+# --------------------------------------------------------------------------- golden file
+
+
+class Evidence(BaseModel):
+    """A span supporting the answer; `lines` None means anywhere in `source`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    source: str
+    lines: tuple[int, int] | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        value = _norm_source(value)
+        if not value:
+            raise ValueError("evidence source is empty")
+        return value
+
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _lines_before(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value, value)
+        return value
+
+    @field_validator("lines")
+    @classmethod
+    def _lines(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        start, end = value
+        if start < 1 or end < start:
+            raise ValueError(f"evidence lines must be 1-based with start <= end, got [{start}, {end}]")
+        return value
+
+    @property
+    def label(self) -> str:
+        if self.lines is None:
+            return f"[{self.source}]"
+        start, end = self.lines
+        return f"[{self.source}:{start}]" if start == end else f"[{self.source}:{start}-{end}]"
+
+
+class GoldenQuestion(BaseModel):
+    """One line of a golden JSON Lines file (shared INTERFACE.md)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    question: str
+    answers: list[str] = []
+    evidence: list[Evidence] = []
+    answerable: bool = True
+    type: str | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("id is empty")
+        return value
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question is empty")
+        return value
+
+    @field_validator("answers")
+    @classmethod
+    def _answers(cls, value: list[str]) -> list[str]:
+        return [a for a in value if a.strip()]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GoldenQuestion":
+        if not self.answerable and (self.answers or self.evidence):
+            raise ValueError("an unanswerable question (answerable: false) must have empty answers and evidence")
+        return self
+
+
+def parse_golden_line(line: str, *, path: str | Path = "<golden>", line_no: int = 1) -> GoldenQuestion:
+    """Parse one JSON line; raises InputError naming `path:line_no`."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:{line_no}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return GoldenQuestion.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'line'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InputError(f"{path}:{line_no}: invalid golden question ({problems})") from None
+
+
+def load_golden(path: str | Path) -> list[GoldenQuestion]:
+    """Read a golden JSON Lines file. Blank lines and lines starting with `#` are skipped.
+
+    Raises InputError naming the file (and line number) for a missing file, a
+    line that is not valid JSON or not a valid question, a duplicate id, or a
+    file with no questions.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"golden file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read golden file {path}: {exc}") from None
+    questions: list[GoldenQuestion] = []
+    seen: dict[str, int] = {}
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        question = parse_golden_line(stripped, path=path, line_no=line_no)
+        if question.id in seen:
+            raise InputError(f"{path}:{line_no}: duplicate id {question.id!r} (first on line {seen[question.id]})")
+        seen[question.id] = line_no
+        questions.append(question)
+    if not questions:
+        raise InputError(f"golden file {path} holds no questions")
+    return questions
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def _norm_source(source: str) -> str:
+    source = str(source).strip().replace("\\", "/")
+    while source.startswith("./"):
+        source = source[2:]
+    return source
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def _as_evidence(evidence: Evidence | dict) -> Evidence:
+    return evidence if isinstance(evidence, Evidence) else Evidence.model_validate(evidence)
+
+
+def span_overlaps(evidence: Evidence | dict, source: str, start_line: int, end_line: int) -> bool:
+    """True when [start_line, end_line] of `source` shares at least one line with the evidence.
+
+    Evidence with `lines` None matches any span of the same source. Sources are
+    compared after normalising `\\` to `/` and dropping a leading `./`.
+    """
+    ev = _as_evidence(evidence)
+    if ev.source != _norm_source(source):
+        return False
+    if ev.lines is None:
+        return True
+    gold_start, gold_end = ev.lines
+    lo, hi = (start_line, end_line) if start_line <= end_line else (end_line, start_line)
+    return lo <= gold_end and gold_start <= hi
+
+
+def _span_of(item: Any) -> tuple[str, int, int]:
+    return str(_get(item, "source", "")), int(_get(item, "start_line", 0)), int(_get(item, "end_line", 0))
+
+
+def overlaps_any(item: Any, evidence: Sequence[Evidence | dict]) -> bool:
+    """True when a passage or citation (dict or object with source/start_line/end_line) overlaps any gold span."""
+    source, start, end = _span_of(item)
+    return any(span_overlaps(ev, source, start, end) for ev in evidence)
+
+
+# --------------------------------------------------------------------------- retrieval
+
+
+def retrieval_scores(passages: Sequence[Any], evidence: Sequence[Evidence | dict], k: int | None = None) -> dict:
+    """hit, recall and reciprocal_rank of the top-k passages against the gold spans.
+
+    All three are None when there is no evidence (nothing to find).
+    """
+    evidence = [_as_evidence(ev) for ev in evidence]
+    top = list(passages if k is None else passages[:k])
+    if not evidence:
+        return {"hit": None, "recall": None, "reciprocal_rank": None}
+    spans = [_span_of(p) for p in top]
+    found = [any(span_overlaps(ev, *span) for span in spans) for ev in evidence]
+    rr = 0.0
+    for rank, span in enumerate(spans, start=1):
+        if any(span_overlaps(ev, *span) for ev in evidence):
+            rr = 1.0 / rank
+            break
+    return {"hit": any(found), "recall": sum(found) / len(evidence), "reciprocal_rank": rr}
+
+
+def hit_at_k(passages: Sequence[Any], evidence: Sequence[Evidence | dict], k: int | None = None) -> bool | None:
+    return retrieval_scores(passages, evidence, k)["hit"]
+
+
+def recall_at_k(passages: Sequence[Any], evidence: Sequence[Evidence | dict], k: int | None = None) -> float | None:
+    return retrieval_scores(passages, evidence, k)["recall"]
+
+
+def reciprocal_rank(passages: Sequence[Any], evidence: Sequence[Evidence | dict], k: int | None = None) -> float | None:
+    return retrieval_scores(passages, evidence, k)["reciprocal_rank"]
+
+
+# --------------------------------------------------------------------------- answers
+
+_CITATION_RE = re.compile(r"\[[^\[\]\n]+?:\d+(?:\s*[-–]\s*\d+)?\]")
+_CURRENCY_SYMBOL_RE = re.compile(r"\b(?:us|hk|nt|rmb)\s?\$|[$¥€£₹]")
+_CURRENCY_WORD_RE = re.compile(
+    r"\b(?:us\s+dollars?|u\.s\.\s+dollars?|dollars?|usd|hkd|rmb|renminbi|yuan|cny|euros?|eur|gbp)\b"
+)
+_SCALES = {
+    "thousand": Decimal(10) ** 3,
+    "k": Decimal(10) ** 3,
+    "million": Decimal(10) ** 6,
+    "mn": Decimal(10) ** 6,
+    "mln": Decimal(10) ** 6,
+    "m": Decimal(10) ** 6,
+    "billion": Decimal(10) ** 9,
+    "bn": Decimal(10) ** 9,
+    "bln": Decimal(10) ** 9,
+    "b": Decimal(10) ** 9,
+    "trillion": Decimal(10) ** 12,
+    "tn": Decimal(10) ** 12,
+    "trn": Decimal(10) ** 12,
+    "t": Decimal(10) ** 12,
+}
+# A number with thousands separators or decimals, then an optional scale: a word
+# (with or without a space: "48.9 billion", "48.9bn") or one letter written
+# straight after the digits ("48.9b", "10k").
+_NUMBER_RE = re.compile(
+    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?:\s*(?P<word>thousand|million|billion|trillion|mln|mn|bln|bn|trn|tn)\b|(?P<letter>[kmbt])\b)?"
+)
+_ARTICLES = {"a", "an", "the"}
+
+
+def _canonical_number(match: re.Match) -> str:
+    raw = match.group("num").replace(",", "")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the regex only admits digits
+        return match.group(0)
+    scale = match.group("word") or match.group("letter")
+    if scale:
+        value *= _SCALES[scale]
+    value = value.normalize()
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f" {text} "
+
+
+def normalize_answer(text: str) -> str:
+    """Normalise an answer for comparison; returns space-joined tokens.
+
+    Unicode NFKC, lowercase; citation markers like `[a.txt:6]` removed;
+    currency symbols and words ($, US$, ¥, €, £, yuan, RMB, CNY, dollars, USD,
+    euros ...) removed, so figures compare by value whatever the currency
+    notation; `%` and "per cent" become "percent"; numbers are rewritten as
+    plain decimals with thousands separators dropped and scale words applied
+    ("48.9 billion", "48.9bn", "48.9b", "48,900 million" all become
+    "48900000000"; "1.50" becomes "1.5"); apostrophes are dropped ("Alibaba's"
+    -> "alibabas"); other punctuation becomes a space (a decimal point between
+    digits is kept); the articles a/an/the are removed; whitespace is unified.
+    """
+    if not text:
+        return ""
+    s = unicodedata.normalize("NFKC", str(text)).lower()
+    s = _CITATION_RE.sub(" ", s)
+    s = s.replace("’", "'").replace("‘", "'").replace("`", "'")
+    s = re.sub(r"'", "", s)
+    s = _CURRENCY_SYMBOL_RE.sub(" ", s)
+    s = _CURRENCY_WORD_RE.sub(" ", s)
+    s = re.sub(r"\bper\s+cent\b", " percent ", s)
+    s = s.replace("%", " percent ")
+    s = _NUMBER_RE.sub(_canonical_number, s)
+    s = re.sub(r"[^\w\s.]|_", " ", s)
+    s = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", s)
+    tokens = [t for t in s.split() if t not in _ARTICLES]
+    return " ".join(tokens)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style token F1 between the normalised texts (0.0 when either is empty)."""
+    pred = normalize_answer(prediction).split()
+    ref = normalize_answer(reference).split()
+    if not pred or not ref:
+        return 0.0
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision = same / len(pred)
+    recall = same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_score(prediction: str, references: Iterable[str]) -> tuple[bool, float]:
+    """(correct, best token F1) of a prediction against acceptable references.
+
+    A short reference (<= SHORT_ANSWER_MAX_TOKENS normalised tokens) counts when
+    its normalised form appears in the normalised prediction on token
+    boundaries; a longer one counts when token F1 >= LONG_ANSWER_F1_THRESHOLD.
+    Any one reference counting makes the answer correct. The score is the best
+    F1 over all references. No usable references: (False, 0.0).
+    """
+    pred_norm = normalize_answer(prediction)
+    padded = f" {pred_norm} "
+    correct = False
+    best = 0.0
+    for reference in references:
+        ref_norm = normalize_answer(reference)
+        if not ref_norm:
+            continue
+        f1 = token_f1(prediction, reference)
+        best = max(best, f1)
+        if len(ref_norm.split()) <= SHORT_ANSWER_MAX_TOKENS:
+            if pred_norm and f" {ref_norm} " in padded:
+                correct = True
+        elif f1 >= LONG_ANSWER_F1_THRESHOLD:
+            correct = True
+    return correct, best
+
+
+def answer_correct(prediction: str, references: Iterable[str]) -> bool:
+    return answer_score(prediction, references)[0]
+
+
+# --------------------------------------------------------------------------- citations
+
+
+def citation_scores(citations: Sequence[Any], evidence: Sequence[Evidence | dict]) -> dict:
+    """Per-answer citation figures.
+
+    precision_gold: fraction of citations overlapping a gold span (None without citations);
+    precision_verified: fraction with verified true (None without citations);
+    recall: 1.0 when at least one citation overlaps gold evidence, else 0.0 (None without evidence).
+    """
+    evidence = [_as_evidence(ev) for ev in evidence]
+    n = len(citations)
+    overlaps = [overlaps_any(c, evidence) for c in citations]
+    verified = [bool(_get(c, "verified", False)) for c in citations]
+    return {
+        "precision_gold": (sum(overlaps) / n) if n else None,
+        "precision_verified": (sum(verified) / n) if n else None,
+        "recall": (1.0 if any(overlaps) else 0.0) if evidence else None,
+    }
+
+
+# --------------------------------------------------------------------------- latency
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """numpy percentile (linear interpolation); None for no values."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return None
+    return float(np.percentile(np.asarray(vals, dtype=float), q, method="linear"))
+
+
+def total_latency(timings_ms: dict | None) -> float | None:
+    """`total` when present, else the sum of the stages; None without timings."""
+    if not timings_ms:
+        return None
+    if timings_ms.get("total") is not None:
+        return float(timings_ms["total"])
+    return float(sum(float(v) for v in timings_ms.values() if v is not None))
+
+
+def latency_stats(timings: Sequence[dict | None]) -> dict:
+    """p50/p95 of per-question totals and of each stage.
+
+    Returns {"p50": float|None, "p95": float|None, "by_stage": {stage: {"p50", "p95"}}};
+    stages are listed in the order first seen.
+    """
+    totals = [total_latency(t) for t in timings]
+    totals = [t for t in totals if t is not None]
+    stages: dict[str, list[float]] = {}
+    for t in timings:
+        for stage, value in (t or {}).items():
+            if value is not None:
+                stages.setdefault(stage, []).append(float(value))
+    return {
+        "p50": _round(percentile(totals, 50), 2),
+        "p95": _round(percentile(totals, 95), 2),
+        "by_stage": {
+            stage: {"p50": _round(percentile(v, 50), 2), "p95": _round(percentile(v, 95), 2)}
+            for stage, v in stages.items()
+        },
+    }
+
+
+# --------------------------------------------------------------------------- per question
+
+
+class QuestionRecord(TypedDict, total=False):
+    """One question's row in report["questions"] (score_question's result).
+
+    Always present: id, question, type, answerable, references, evidence, k,
+    retrieved, hit, recall, reciprocal_rank, timings_ms, latency_ms, answered.
+    Present when an answer was scored (answered true): answer,
+    answer_answerable, status, model, refused, correct, f1, citations,
+    citation_precision_gold, citation_precision_verified, citation_recall.
+    """
+
+    id: str
+    question: str
+    type: str | None
+    answerable: bool
+    references: list[str]
+    evidence: list[dict]  # {"source", "lines": [s, e] | None, "label"}
+    k: int
+    retrieved: list[dict]  # {"rank", "source", "start_line", "end_line", "score", "label", "overlaps_gold"}
+    hit: bool | None
+    recall: float | None
+    reciprocal_rank: float | None
+    timings_ms: dict[str, float]
+    latency_ms: float | None
+    answered: bool
+    answer: str
+    answer_answerable: bool
+    status: str | None
+    model: str | None
+    refused: bool
+    correct: bool | None
+    f1: float | None
+    citations: list[dict]  # {"source", "start_line", "end_line", "label", "verified", "overlaps_gold"}
+    citation_precision_gold: float | None
+    citation_precision_verified: float | None
+    citation_recall: float | None
+
+
+def _label(source: str, start: int, end: int) -> str:
+    return f"[{source}:{start}]" if start == end else f"[{source}:{start}-{end}]"
+
+
+def _to_plain(obj: Any) -> Any:
+    if obj is None or isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return dict(vars(obj))
+
+
+def score_question(
+    golden: GoldenQuestion | dict,
+    passages: Sequence[Any],
+    answer: dict | Any | None,
+    k: int,
+    *,
+    timings_ms: dict | None = None,
+) -> QuestionRecord:
+    """Every per-question field for one golden question.
+
+    golden: a GoldenQuestion (or its dict). passages: the ranked retrieval
+    result (dicts or objects with source/start_line/end_line[/score]); only the
+    first k count. answer: the answer object (dict or rag.types.Answer), or None
+    in retrieval-only runs. timings_ms: stage timings measured by the runner
+    (for example {"retrieve": 12.0, "total": 12.0} in retrieval-only runs);
+    the answer's own timings_ms, when given, override the same keys.
+    """
+    g = golden if isinstance(golden, GoldenQuestion) else GoldenQuestion.model_validate(golden)
+    top = list(passages)[:k]
+    retrieved = []
+    for rank, p in enumerate(top, start=1):
+        source, start, end = _span_of(p)
+        score = _get(p, "score")
+        retrieved.append(
+            {
+                "rank": rank,
+                "source": source,
+                "start_line": start,
+                "end_line": end,
+                "score": None if score is None else float(score),
+                "label": _label(source, start, end),
+                "overlaps_gold": overlaps_any(p, g.evidence),
+            }
+        )
+    ret = retrieval_scores(top, g.evidence) if g.answerable else {"hit": None, "recall": None, "reciprocal_rank": None}
+
+    timings: dict[str, float] = {str(s): float(v) for s, v in (timings_ms or {}).items() if v is not None}
+    ans = _to_plain(answer)
+    if ans is not None:
+        timings.update({str(s): float(v) for s, v in (ans.get("timings_ms") or {}).items() if v is not None})
+
+    record: QuestionRecord = {
+        "id": g.id,
+        "question": g.question,
+        "type": g.type,
+        "answerable": g.answerable,
+        "references": list(g.answers),
+        "evidence": [
+            {"source": ev.source, "lines": list(ev.lines) if ev.lines else None, "label": ev.label} for ev in g.evidence
+        ],
+        "k": k,
+        "retrieved": retrieved,
+        "hit": ret["hit"],
+        "recall": _round(ret["recall"]),
+        "reciprocal_rank": _round(ret["reciprocal_rank"]),
+        "timings_ms": timings,
+        "latency_ms": total_latency(timings),
+        "answered": ans is not None,
+    }
+    if ans is None:
+        return record
+
+    text = str(ans.get("answer") or "")
+    answer_answerable = bool(ans.get("answerable", True))
+    refused = not answer_answerable
+    citations_in = [_to_plain(c) for c in (ans.get("citations") or [])]
+    citations = []
+    for c in citations_in:
+        source, start, end = _span_of(c)
+        citations.append(
+            {
+                "source": source,
+                "start_line": start,
+                "end_line": end,
+                "label": _label(source, start, end),
+                "verified": bool(c.get("verified", False)),
+                "overlaps_gold": overlaps_any(c, g.evidence),
+            }
+        )
+    cit = citation_scores(citations, g.evidence)
+    if g.answerable and g.answers:
+        correct, f1 = answer_score(text, g.answers) if not refused else (False, 0.0)
+    else:
+        correct, f1 = None, None
+    record.update(
+        {
+            "answer": text,
+            "answer_answerable": answer_answerable,
+            "status": ans.get("status"),
+            "model": ans.get("model"),
+            "refused": refused,
+            "correct": correct,
+            "f1": _round(f1),
+            "citations": citations,
+            "citation_precision_gold": _round(cit["precision_gold"]),
+            "citation_precision_verified": _round(cit["precision_verified"]),
+            "citation_recall": cit["recall"] if g.answerable else None,
+        }
+    )
+    return record
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return _round(sum(vals) / len(vals)) if vals else None
+
+
+def _group_metrics(records: Sequence[dict], retrieval_only: bool) -> dict:
+    answerable = [r for r in records if r.get("answerable")]
+    out = {
+        "hit_at_k": _mean(r.get("hit") for r in answerable),
+        "recall_at_k": _mean(r.get("recall") for r in answerable),
+        "mrr": _mean(r.get("reciprocal_rank") for r in answerable),
+    }
+    if retrieval_only:
+        return out
+    answered = [r for r in records if r.get("answered")]
+    answered_answerable = [r for r in answered if r.get("answerable")]
+    answered_unanswerable = [r for r in answered if not r.get("answerable")]
+    out.update(
+        {
+            "answer_accuracy": _mean(r.get("correct") for r in answered_answerable),
+            "answer_f1": _mean(r.get("f1") for r in answered_answerable),
+            "citation_precision": _mean(r.get("citation_precision_gold") for r in answered),
+            "citation_precision_verified": _mean(r.get("citation_precision_verified") for r in answered),
+            "citation_recall": _mean(r.get("citation_recall") for r in answered_answerable),
+            "refusal_accuracy": _mean(r.get("refused") for r in answered_unanswerable),
+            "false_refusal_rate": _mean(r.get("refused") for r in answered_answerable),
+        }
+    )
+    return out
+
+
+def aggregate(records: Sequence[dict], k: int, retrieval_only: bool = False) -> dict:
+    """The report's `metrics` object from score_question records.
+
+    Keys (full run): hit_at_k, recall_at_k, mrr, answer_accuracy,
+    citation_precision, citation_recall, refusal_accuracy, false_refusal_rate,
+    latency_p50_ms, latency_p95_ms, then citation_precision_verified,
+    answer_f1, latency_by_stage, counts, by_type. With retrieval_only: hit_at_k,
+    recall_at_k, mrr, latency_p50_ms, latency_p95_ms, latency_by_stage, counts,
+    by_type (retrieval metrics only). Any metric with an empty denominator is None.
+    `k` is accepted for symmetry with the report (records already hold top-k results).
+    """
+    records = list(records)
+    overall = _group_metrics(records, retrieval_only)
+    lat = latency_stats([r.get("timings_ms") for r in records])
+    if retrieval_only:
+        metrics: dict[str, Any] = {key: overall[key] for key in RETRIEVAL_METRIC_KEYS}
+    else:
+        metrics = {key: overall.get(key) for key in REPORT_METRIC_KEYS if not key.startswith("latency")}
+    metrics["latency_p50_ms"] = lat["p50"]
+    metrics["latency_p95_ms"] = lat["p95"]
+    if not retrieval_only:
+        metrics["citation_precision_verified"] = overall["citation_precision_verified"]
+        metrics["answer_f1"] = overall["answer_f1"]
+    metrics["latency_by_stage"] = lat["by_stage"]
+    metrics["counts"] = {
+        "questions": len(records),
+        "answerable": sum(1 for r in records if r.get("answerable")),
+        "unanswerable": sum(1 for r in records if not r.get("answerable")),
+        "answered": sum(1 for r in records if r.get("answered")),
+        "refused": sum(1 for r in records if r.get("refused")),
+    }
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(r.get("type") or UNTYPED, []).append(r)
+    by_type = {}
+    for type_name in sorted(groups):
+        group = groups[type_name]
+        entry = _group_metrics(group, retrieval_only)
+        entry["latency_p50_ms"] = latency_stats([r.get("timings_ms") for r in group])["p50"]
+        entry["questions"] = len(group)
+        entry["answerable"] = sum(1 for r in group if r.get("answerable"))
+        by_type[type_name] = entry
+    metrics["by_type"] = by_type
+    return metrics
+
+
+def build_report(records: Sequence[dict], k: int, retrieval_only: bool = False, **extra: Any) -> dict:
+    """The whole report: {"metrics", "k", "retrieval_only", **extra, "questions"}.
+
+    extra holds run details a runner may add (golden, corpus, model, ...).
+    """
+    records = list(records)
+    report: dict[str, Any] = {"metrics": aggregate(records, k, retrieval_only), "k": k, "retrieval_only": retrieval_only}
+    report.update(extra)
+    report["questions"] = records
+    return report

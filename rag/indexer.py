@@ -1,0 +1,218 @@
+"""Building the index: read, chunk, embed only what changed, write atomically."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunker import Chunker
+from rag.embedder import Embedder
+from rag.errors import CorpusError, IndexError_, IndexNotFoundError, IndexWriteError
+from rag.loader import Document, check_corpus, iter_corpus_files, read_document
+from rag.settings import Settings
+from rag.store import DocumentRecord, IndexSnapshot, load_snapshot, remove_stale, write_generation
+from rag.types import Chunk
+
+log = logging.getLogger(__name__)
+
+_TITLE_MAX_WORDS = 16
+
+
+@dataclass
+class IndexStats:
+    files: int = 0
+    chunks: int = 0
+    embedded_chunks: int = 0
+    reused_files: int = 0
+    changed_files: list[str] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)
+    skipped_files: int = 0
+    seconds: float = 0.0
+    index_type: str = ""
+
+    def summary(self) -> str:
+        return (
+            f"indexed {self.files} files into {self.chunks} chunks in {self.seconds:.1f} s "
+            f"({self.embedded_chunks} chunks embedded, {self.reused_files} files unchanged, "
+            f"{len(self.removed_files)} removed, {self.skipped_files} skipped; {self.index_type} index)"
+        )
+
+
+def document_title(lines: list[str]) -> str | None:
+    """A short first line reads as the document's title and gives every chunk context."""
+    for line in lines:
+        if line.strip():
+            words = line.split()
+            return " ".join(words) if len(words) <= _TITLE_MAX_WORDS else None
+    return None
+
+
+def embedding_text(chunk: Chunk, title: str | None) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, led by the title when it lacks it."""
+    if title and chunk.start_line > 1:
+        return f"{title}\n{chunk.text}"
+    return chunk.text
+
+
+def build_dense_index(vectors: np.ndarray, settings: Settings):
+    import faiss
+
+    dim = vectors.shape[1]
+    if vectors.shape[0] >= settings.approximate_index_threshold:
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = max(40, settings.hnsw_m * 2)
+        index.hnsw.efSearch = settings.hnsw_ef_search
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "a+")
+    except OSError as exc:
+        raise IndexWriteError(f"cannot write to the index folder {index_dir} ({exc.strerror})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexWriteError(f"another `rag index` is building {index_dir}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Indexer:
+    def __init__(self, settings: Settings, embedder: Embedder):
+        self.settings = settings
+        self.embedder = embedder
+        self.chunker = Chunker(
+            embedder.count_tokens, max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens
+        )
+
+    @property
+    def chunking_config(self) -> dict:
+        return {"chunk_tokens": self.settings.chunk_tokens, "chunk_overlap_tokens": self.settings.chunk_overlap_tokens}
+
+    def _reusable(self, index_dir: Path) -> IndexSnapshot | None:
+        """The previous generation, if its vectors can be reused for unchanged files."""
+        try:
+            previous = load_snapshot(index_dir)
+        except IndexNotFoundError:
+            return None
+        except IndexError_ as exc:
+            log.warning("rebuilding from scratch: %s", exc)
+            return None
+        same = (
+            previous.manifest.get("embedding_model") == self.embedder.name
+            and previous.manifest.get("chunking") == self.chunking_config
+        )
+        return previous if same else None
+
+    def build(self, paths: list[Path], index_dir: Path, progress: bool | None = None) -> IndexStats:
+        started = time.perf_counter()
+        roots = [check_corpus(Path(p)) for p in paths]
+        stats = IndexStats()
+        with build_lock(index_dir):
+            remove_stale(index_dir)
+            previous = self._reusable(index_dir)
+            documents = self._read(roots, stats)
+            if not documents:
+                raise CorpusError(
+                    f"no readable {', '.join(self.settings.extensions)} files under {', '.join(map(str, paths))}"
+                )
+            chunks, vectors = self._chunk_and_embed(documents, previous, stats, progress)
+            manifest = {
+                "embedding_model": self.embedder.name,
+                "dim": int(self.embedder.dim),
+                "chunking": self.chunking_config,
+                "chunk_count": len(chunks),
+                "corpus": [str(r) for r in roots],
+                "files": {d.source: {"sha256": d.sha256, "lines": len(d.lines)} for d in documents},
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            dense = build_dense_index(vectors, self.settings)
+            stats.index_type = "HNSW" if len(chunks) >= self.settings.approximate_index_threshold else "exact"
+            manifest["index_type"] = stats.index_type
+            records = [DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines)) for d in documents]
+            write_generation(index_dir, manifest, chunks, records, vectors, dense)
+            if previous is not None:
+                stats.removed_files = sorted(set(previous.documents) - {d.source for d in documents})
+        stats.files = len(documents)
+        stats.chunks = len(chunks)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _read(self, roots: list[Path], stats: IndexStats) -> list[Document]:
+        documents: dict[str, Document] = {}
+        multiple = len(roots) > 1
+        for root in roots:
+            for path, source in iter_corpus_files(root, self.settings.extensions):
+                # With several roots, sources keep the root's name so they stay unique.
+                name = f"{root.name}/{source}" if multiple and root.is_dir() else source
+                doc = read_document(path, name, self.settings.max_file_bytes)
+                if doc is None:
+                    stats.skipped_files += 1
+                else:
+                    documents[name] = doc
+        return list(documents.values())
+
+    def _chunk_and_embed(
+        self, documents: list[Document], previous: IndexSnapshot | None, stats: IndexStats, progress: bool | None
+    ) -> tuple[list[Chunk], np.ndarray]:
+        dim = int(self.embedder.dim)
+        parts: list[tuple[list[Chunk], np.ndarray | None, list[str]]] = []
+        for doc in documents:
+            old = previous.documents.get(doc.source) if previous else None
+            if old is not None and old.sha256 == doc.sha256:
+                ids = previous.chunk_ids_by_source.get(doc.source, [])
+                parts.append(([previous.chunks[i] for i in ids], previous.vectors[ids], []))
+                stats.reused_files += 1
+                continue
+            chunks = self.chunker(doc)
+            title = document_title(doc.lines)
+            parts.append((chunks, None, [embedding_text(c, title) for c in chunks]))
+            stats.changed_files.append(doc.source)
+
+        texts = [t for _, vectors, texts in parts if vectors is None for t in texts]
+        fresh = self._embed(texts, progress)
+        stats.embedded_chunks = len(texts)
+        all_chunks: list[Chunk] = []
+        all_vectors: list[np.ndarray] = []
+        offset = 0
+        for chunks, vectors, texts in parts:
+            if vectors is None:
+                vectors = fresh[offset : offset + len(texts)]
+                offset += len(texts)
+            all_chunks.extend(chunks)
+            all_vectors.append(vectors.reshape(-1, dim))
+        return all_chunks, np.concatenate(all_vectors).astype(np.float32, copy=False)
+
+    def _embed(self, texts: list[str], progress: bool | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, int(self.embedder.dim)), dtype=np.float32)
+        show = progress if progress is not None else (sys.stderr.isatty() and len(texts) > 256)
+        if not show:
+            return self.embedder.encode(texts)
+        from tqdm import tqdm
+
+        batch = self.embedder.batch_size * 8
+        out = []
+        with tqdm(total=len(texts), unit="chunk", desc="embedding", file=sys.stderr) as bar:
+            for start in range(0, len(texts), batch):
+                out.append(self.embedder.encode(texts[start : start + batch]))
+                bar.update(len(out[-1]))
+        return np.concatenate(out)

@@ -1,0 +1,289 @@
+"""The one place the service talks to a language model (through litellm).
+
+`LLMClient.complete` returns a `Completion`; `LLMClient.stream` yields text deltas and
+then exactly one `Completion`. Transient failures are retried with exponential backoff;
+what finally escapes is a `ModelError` whose message is safe to show (provider and kind
+of failure only: never an API key, a provider's raw message or a stack trace).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# rag/llm/__init__.py (imported before this module) sets LITELLM_LOCAL_MODEL_COST_MAP.
+import litellm
+import openai
+
+from rag.errors import ModelError
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOCAL_PREFIX = "local/"
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+class _EmptyReply(Exception):
+    """The provider answered without any usable text (retried like a transient failure)."""
+
+
+# Failures worth another try, and failures that will fail the same way again.
+_PERMANENT = (
+    litellm.AuthenticationError,
+    litellm.PermissionDeniedError,
+    litellm.BadRequestError,  # includes ContextWindowExceededError, ContentPolicyViolationError
+    litellm.NotFoundError,
+    litellm.UnprocessableEntityError,
+    litellm.UnsupportedParamsError,
+    openai.AuthenticationError,
+    openai.PermissionDeniedError,
+    openai.BadRequestError,
+    openai.NotFoundError,
+    openai.UnprocessableEntityError,
+)
+_TRANSIENT = (
+    litellm.Timeout,
+    litellm.APIConnectionError,
+    litellm.RateLimitError,
+    litellm.InternalServerError,
+    litellm.ServiceUnavailableError,
+    litellm.BadGatewayError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    openai.RateLimitError,
+    openai.InternalServerError,
+    TimeoutError,
+    ConnectionError,
+    _EmptyReply,
+)
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, _PERMANENT):
+        return False
+    if isinstance(exc, _TRANSIENT):
+        return True
+    status = _status(exc)
+    if status is not None:
+        return status == 408 or status == 429 or status >= 500
+    return False
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short, safe description of what went wrong (no provider text, no secrets)."""
+    status = _status(exc)
+    if isinstance(exc, _EmptyReply):
+        return "returned an empty reply"
+    if isinstance(exc, (litellm.Timeout, openai.APITimeoutError, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, (litellm.AuthenticationError, openai.AuthenticationError)):
+        return "rejected the credentials (check the API key)"
+    if isinstance(exc, (litellm.PermissionDeniedError, openai.PermissionDeniedError)):
+        return "denied access to the model"
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return "could not fit the prompt in its context window"
+    if isinstance(exc, litellm.ContentPolicyViolationError):
+        return "refused the request (content policy)"
+    if isinstance(exc, (litellm.NotFoundError, openai.NotFoundError)):
+        return "does not know this model"
+    if isinstance(exc, (litellm.UnsupportedParamsError,)):
+        return "does not support a requested parameter"
+    if isinstance(exc, (litellm.BadRequestError, openai.BadRequestError, litellm.UnprocessableEntityError)):
+        return f"rejected the request (HTTP {status or 400})"
+    if isinstance(exc, (litellm.RateLimitError, openai.RateLimitError)):
+        return "is rate limiting requests"
+    if isinstance(exc, (litellm.APIConnectionError, openai.APIConnectionError, ConnectionError)):
+        return "could not be reached"
+    if status is not None and status >= 500:
+        return f"had a server error (HTTP {status})"
+    if status is not None:
+        return f"failed (HTTP {status})"
+    return f"failed ({type(exc).__name__})"
+
+
+class LLMClient:
+    """Completions from `settings.llm_model` with retries; construction is cheap (no loading)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model: str = settings.llm_model
+        self._local_ready = False
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0] if "/" in self.model else self.model
+
+    @property
+    def is_local(self) -> bool:
+        return self.model.startswith(LOCAL_PREFIX)
+
+    def warm_up(self) -> None:
+        """Load the local model now (assembling it on first use); a no-op for remote models."""
+        if not self.is_local:
+            return
+        from rag.llm import local
+
+        self._ensure_local()
+        local.server_for_settings(self.settings)
+
+    def complete(self, messages: list[dict]) -> Completion:
+        self._ensure_local()
+        attempts = self.settings.llm_retries + 1
+        for attempt in range(attempts):
+            try:
+                response = litellm.completion(messages=messages, **self._params())
+                return self._to_completion(response, messages)
+            except Exception as exc:  # noqa: BLE001 - sorted into retry / give up below
+                self._handle_failure(exc, attempt, attempts)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream(self, messages: list[dict]) -> Iterator[str | Completion]:
+        """Yield text deltas as they arrive, then one final `Completion`.
+
+        A failure before the first delta is retried; after it, it ends the stream with a
+        ModelError. Closing this generator early closes the provider stream, which stops
+        the generation (for the local model: at its next token).
+        """
+        self._ensure_local()
+        attempts = self.settings.llm_retries + 1
+        for attempt in range(attempts):
+            yielded = False
+            response = None
+            try:
+                response = litellm.completion(
+                    messages=messages, stream=True, stream_options={"include_usage": True}, **self._params()
+                )
+                parts: list[str] = []
+                usage = None
+                for chunk in response:
+                    chunk_usage = getattr(chunk, "usage", None)
+                    if chunk_usage:
+                        usage = chunk_usage
+                    if not chunk.choices:
+                        continue
+                    delta = chunk.choices[0].delta
+                    text = getattr(delta, "content", None) if delta is not None else None
+                    if text:
+                        parts.append(text)
+                        yielded = True
+                        yield text
+                full = "".join(parts)
+                if not full.strip():
+                    raise _EmptyReply()
+                yield self._completion(full, usage, messages)
+                return
+            except GeneratorExit:
+                raise
+            except ModelError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if yielded:
+                    log.warning("%s stream broke after partial output: %s", self.provider, describe_failure(exc))
+                    raise ModelError(
+                        f"language model {self.provider} {describe_failure(exc)} while answering"
+                    ) from None
+                self._handle_failure(exc, attempt, attempts)
+            finally:
+                _close_stream(response)
+
+    # ------------------------------------------------------------------ internals
+
+    def _ensure_local(self) -> None:
+        if self.is_local and not self._local_ready:
+            from rag.llm.local import register_local_provider
+
+            register_local_provider(self.settings)
+            self._local_ready = True
+
+    def _params(self) -> dict:
+        params = {
+            "model": self.model,
+            "temperature": self.settings.llm_temperature,
+            "max_tokens": self.settings.llm_max_tokens,
+            "timeout": self.settings.llm_timeout_s,
+            "drop_params": True,  # a provider that lacks e.g. stream_options still answers
+        }
+        if self.settings.llm_api_base:
+            params["api_base"] = self.settings.llm_api_base
+        return params
+
+    def _handle_failure(self, exc: Exception, attempt: int, attempts: int) -> None:
+        """Sleep before the next attempt, or raise ModelError when giving up."""
+        what = describe_failure(exc)
+        if isinstance(exc, ModelError):
+            raise exc
+        if is_transient(exc) and attempt + 1 < attempts:
+            delay = self.settings.llm_retry_backoff_s * (2**attempt)
+            log.warning(
+                "language model %s %s (attempt %d of %d); retrying in %.2f s",
+                self.provider, what, attempt + 1, attempts, delay,
+            )
+            log.debug("language model failure detail", exc_info=exc)
+            time.sleep(delay)
+            return
+        log.warning("language model %s %s (attempt %d of %d); giving up", self.provider, what, attempt + 1, attempts)
+        log.debug("language model failure detail", exc_info=exc)
+        tries = f" after {attempt + 1} attempts" if attempt else ""
+        raise ModelError(f"language model {self.provider} {what}{tries}") from None
+
+    def _to_completion(self, response, messages: list[dict]) -> Completion:
+        try:
+            text = response.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            text = None
+        if not isinstance(text, str) or not text.strip():
+            raise _EmptyReply()
+        return self._completion(text, getattr(response, "usage", None), messages)
+
+    def _completion(self, text: str, usage, messages: list[dict]) -> Completion:
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
+        if prompt_tokens <= 0:
+            prompt_tokens = self._count(messages=messages)
+        if completion_tokens <= 0:
+            completion_tokens = self._count(text=text)
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, model=self.model)
+
+    def _count(self, **what) -> int:
+        try:
+            return int(litellm.token_counter(model=self.model, **what))
+        except Exception:  # noqa: BLE001 - an estimate is all that is needed
+            text = what.get("text") or " ".join(str(m.get("content", "")) for m in what.get("messages", []))
+            return max(1, len(text) // 4)
+
+
+def _close_stream(response) -> None:
+    """Close litellm's stream wrapper so the provider stops generating.
+
+    litellm's CustomStreamWrapper has only an async `aclose`; the provider stream it wraps
+    (`completion_stream`: our generator for the local model, an HTTP stream for remote ones)
+    has a sync `close`.
+    """
+    if response is None:
+        return
+    inner = getattr(response, "completion_stream", None)
+    for target in (inner, response):
+        close = getattr(target, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - best effort
+                log.debug("closing the model stream failed", exc_info=True)
+            return

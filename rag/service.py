@@ -1,0 +1,130 @@
+"""The one service the CLI and the HTTP API call."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from rag.embedder import Embedder
+from rag.errors import InputError, SourceNotFoundError
+from rag.indexer import Indexer, IndexStats
+from rag.retriever import Mode, Retriever, load_reranker
+from rag.settings import Settings
+from rag.store import current_generation, load_snapshot
+from rag.types import Answer, Passage
+
+log = logging.getLogger(__name__)
+
+
+class RagService:
+    """Indexing, search, answering and source lookup over one index folder.
+
+    Heavy parts (embedding model, index, LLM) load on first use; the index is
+    reloaded when a build swaps in a new generation, so a server sees
+    `rag index` runs without restarting.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, llm=None):
+        self.settings = settings
+        self._embedder = embedder
+        self._llm = llm
+        self._retriever: Retriever | None = None
+        self._generation: str | None = None
+        self._lock = threading.Lock()
+        self._answerer = None
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(self.settings.embedding_model, self.settings.embedding_batch_size)
+        return self._embedder
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            from rag.llm.client import LLMClient
+
+            self._llm = LLMClient(self.settings)
+        return self._llm
+
+    @property
+    def answerer(self):
+        if self._answerer is None:
+            from rag.answer import Answerer
+
+            self._answerer = Answerer(self.settings, self.llm, self.embedder)
+        return self._answerer
+
+    # Indexing -----------------------------------------------------------
+    def index(self, paths: list[Path] | None = None, progress: bool | None = None) -> IndexStats:
+        paths = paths or [self.settings.corpus]
+        stats = Indexer(self.settings, self.embedder).build(paths, self.index_dir, progress=progress)
+        with self._lock:
+            self._retriever = None
+        return stats
+
+    @property
+    def retriever(self) -> Retriever:
+        generation = current_generation(self.index_dir)
+        with self._lock:
+            if self._retriever is None or generation != self._generation:
+                snapshot = load_snapshot(self.index_dir)
+                retriever = Retriever(snapshot, self.embedder, self.settings, load_reranker(self.settings.reranker))
+                self._retriever, self._generation = retriever, snapshot.manifest["generation"]
+            return self._retriever
+
+    def warm_up(self, llm: bool = True) -> None:
+        """Load the index, both retrievers and (optionally) the LLM now rather than on the first request."""
+        self.retriever.warm_up()
+        self.embedder.encode_query("warm up")
+        if llm:
+            self.llm.warm_up()
+
+    # Queries --------------------------------------------------------------
+    def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
+        return self.retriever.search(self._check_question(query), k, mode)
+
+    def ask(self, question: str, k: int | None = None, history: list[dict] | None = None) -> Answer:
+        answer = None
+        for event in self.ask_stream(question, k, history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self, question: str, k: int | None = None, history: list[dict] | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield answer text deltas as the model writes them, then the verified Answer."""
+        question = self._check_question(question)
+        return self.answerer.stream(question, self.retriever, k or self.settings.top_k, history or [])
+
+    def _check_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise InputError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise InputError(f"the question is longer than {self.settings.max_question_chars} characters")
+        return question.strip()
+
+    # Sources ----------------------------------------------------------------
+    def source_lines(self, source: str, start: int | None = None, end: int | None = None) -> dict:
+        """Lines of an indexed source, from the index itself: nothing else on disk is ever read."""
+        documents = self.retriever.snapshot.documents
+        document = documents.get(source)
+        if document is None:
+            raise SourceNotFoundError(f"{source!r} is not an indexed source")
+        total = len(document.lines)
+        start = 1 if start is None else start
+        end = total if end is None else end
+        if start < 1 or end < start:
+            raise InputError("start must be at least 1 and end at least start")
+        if start > total:
+            raise InputError(f"{source} has {total} lines; start {start} is past the end")
+        end = min(end, total)
+        return {"source": source, "start_line": start, "end_line": end, "lines": document.lines[start - 1 : end], "total_lines": total}

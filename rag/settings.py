@@ -1,0 +1,141 @@
+"""One settings object for the whole service.
+
+Values come, highest priority first, from: keyword arguments, environment
+variables prefixed `RAG_` (for example `RAG_LLM_MODEL=openai/gpt-4o-mini`),
+a TOML config file (`RAG_CONFIG=path/to/rag.toml`, or `rag.toml` in the
+working directory), then the defaults below. Tests use the profile in
+`tests/rag-test.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LOCAL_MODEL = "local/qwen2.5-coder-1.5b-instruct"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("RAG_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("rag.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", validate_default=True)
+
+    # Corpus and index
+    corpus: Path = Field(PROJECT_ROOT / "seeds", description="Folder indexed by default.")
+    index_dir: Path = Field(PROJECT_ROOT / "index", description="Where the index lives.")
+    extensions: list[str] = Field([".txt", ".md", ".rst"], description="File types that are read.")
+    max_file_bytes: int = Field(20_000_000, gt=0, description="Larger files are skipped with a warning.")
+
+    # Embedding and chunking
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Name of a packaged model (all-MiniLM-L6-v2) or a path to a sentence-transformers folder.",
+    )
+    embedding_batch_size: int = Field(32, gt=0)
+    chunk_tokens: int = Field(200, ge=16, le=254, description="Word pieces per chunk (the model window is 256).")
+    chunk_overlap_tokens: int = Field(0, ge=0, description="Word pieces of trailing lines repeated in the next chunk.")
+    approximate_index_threshold: int = Field(
+        50_000, gt=0, description="At or above this many chunks the FAISS index is HNSW instead of exact."
+    )
+    hnsw_m: int = Field(32, ge=4)
+    hnsw_ef_search: int = Field(128, ge=8)
+
+    # Retrieval
+    top_k: int = Field(5, ge=1, le=50)
+    candidate_k: int = Field(50, ge=1, le=1000, description="Hits taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+    max_passage_chars: int = Field(1200, gt=0, description="Adjacent hits are merged up to this length.")
+    min_relevance: float = Field(
+        0.2, description="Below this best dense similarity the documents are taken not to hold the answer."
+    )
+    reranker: str | None = Field(None, description="Dotted path to a reranker factory; none ships offline.")
+
+    # Language model
+    llm_model: str = Field(DEFAULT_LOCAL_MODEL, description="Any litellm model name, e.g. openai/gpt-4o-mini.")
+    llm_api_base: str | None = None
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_max_tokens: int = Field(256, ge=1, le=8192)
+    llm_timeout_s: float = Field(120.0, gt=0)
+    llm_retries: int = Field(2, ge=0, le=10)
+    llm_retry_backoff_s: float = Field(1.0, ge=0)
+    local_model_path: Path | None = Field(None, description="A GGUF file to use instead of the packaged model.")
+    model_cache_dir: Path = Field(Path.home() / ".cache" / "rag-lines", description="Where the packaged model is assembled.")
+    local_context_tokens: int = Field(4096, ge=512)
+    local_threads: int = Field(max(1, os.cpu_count() or 1), ge=1)
+    local_parallel: int = Field(2, ge=1, description="Generations the local model runs at once.")
+    prompts_dir: Path = PROJECT_ROOT / "prompts"
+
+    # Citations
+    citation_min_support: float = Field(0.45, ge=0, le=1, description="Support score a cited line needs.")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: list[str] = Field([], description="When set, requests need `Authorization: Bearer <key>`.")
+    cors_origins: list[str] = []
+    max_question_chars: int = Field(2000, ge=1)
+    max_body_bytes: int = Field(65_536, ge=1024)
+    max_concurrent_generations: int = Field(2, ge=1)
+    max_queued_generations: int = Field(8, ge=0)
+    queue_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("extensions")
+    @classmethod
+    def _dotted_lowercase(cls, value: list[str]) -> list[str]:
+        return [e.lower() if e.startswith(".") else "." + e.lower() for e in value]
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> "Settings":
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = _config_file()
+        if config is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings, turning validation problems into one readable ConfigError."""
+    from pydantic import ValidationError
+
+    from rag.errors import ConfigError
+
+    config = _config_file()
+    if config is not None and not config.is_file():
+        raise ConfigError(f"config file {config} (RAG_CONFIG) does not exist")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,101 @@
+"""The shapes that pass between stages and out to users (see shared INTERFACE.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A piece of one file: whole lines start..end, or part of one long line.
+
+    `text` is exactly lines[start_line-1 : end_line] joined by "\\n", or, when
+    start_char/end_char are set (then start_line == end_line), exactly
+    line[start_char:end_char].
+    """
+
+    source: str
+    start_line: int
+    end_line: int
+    text: str
+    start_char: int | None = None
+    end_char: int | None = None
+    boilerplate: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "start_line": self.start_line,
+            "end_line": self.end_line,
+            "text": self.text,
+            "start_char": self.start_char,
+            "end_char": self.end_char,
+            "boilerplate": self.boilerplate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Chunk":
+        return cls(**data)
+
+
+class Passage(BaseModel):
+    """A retrieved span, cited as `[source:start_line-end_line]`."""
+
+    source: str = Field(examples=["002_9fd4f84746180eec.txt"])
+    start_line: int = Field(ge=1, examples=[6])
+    end_line: int = Field(ge=1, examples=[6])
+    text: str
+    score: float = 0.0
+    start_char: int | None = None
+    end_char: int | None = None
+    dense_score: float | None = Field(None, description="Cosine similarity of the best chunk to the question.")
+
+    @property
+    def label(self) -> str:
+        return citation_label(self.source, self.start_line, self.end_line)
+
+
+class Citation(BaseModel):
+    source: str
+    start_line: int = Field(ge=1)
+    end_line: int = Field(ge=1)
+    quote: str = Field(description="The exact text of the cited lines.")
+    verified: bool
+    support: float | None = Field(None, description="Support score of the cited lines for the sentence.")
+    repaired: bool = Field(False, description="The model cited another place; the service corrected it.")
+
+
+class SentenceCheck(BaseModel):
+    text: str
+    supported: bool
+    citations: list[str] = Field(default_factory=list, description="Labels of the verified citations.")
+
+
+AnswerStatus = Literal["answered", "not_found", "declined", "unverified", "model_unavailable"]
+
+
+class Answer(BaseModel):
+    answer: str
+    answerable: bool
+    status: AnswerStatus = Field(
+        "answered",
+        description=(
+            "answered; not_found (nothing relevant retrieved, model not called); declined (the model said the "
+            "passages do not answer); unverified (related passages found but no claim could be verified); "
+            "model_unavailable (the model failed; passages are still returned)"
+        ),
+    )
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    sentences: list[SentenceCheck] = Field(default_factory=list)
+    model: str
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    usage: dict[str, int] = Field(default_factory=dict, description="prompt_tokens and completion_tokens.")
+
+
+def citation_label(source: str, start_line: int, end_line: int) -> str:
+    lines = str(start_line) if start_line == end_line else f"{start_line}-{end_line}"
+    return f"[{source}:{lines}]"
