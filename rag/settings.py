@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     local_parallel: int = Field(2, ge=1, description="Generations the local model runs at once.")
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
+    prompt_context_tokens: int = Field(
+        500, ge=50, description="Word pieces of retrieved lines shown to the model (prompt size drives CPU latency)."
+    )
+
     # Citations
     citation_min_support: float = Field(0.45, ge=0, le=1, description="Support score a cited line needs.")
 

@@ -173,6 +173,9 @@ def test_normalize_answer_basics():
         ("¥48.9 billion", "48.9 billion yuan"),
         ("¥48.9 billion", "RMB 48.9bn"),
         ("1,234,567", "1234567"),
+        ("Fifty-three billion", "$53 billion"),
+        ("nine percent", "9%"),
+        ("$60-$65 billion", "$60 billion to $65 billion"),
     ],
 )
 def test_number_and_currency_forms_normalise_alike(a, b):

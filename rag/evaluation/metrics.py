@@ -319,6 +319,44 @@ _NUMBER_RE = re.compile(
     r"(?:\s*(?P<word>thousand|million|billion|trillion|mln|mn|bln|bn|trn|tn)\b|(?P<letter>[kmbt])\b)?"
 )
 _ARTICLES = {"a", "an", "the"}
+_SCALE_WORDS = "thousand|million|billion|trillion|mln|mn|bln|bn|trn|tn"
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+# "60-65 billion", "$60-$65 billion", "60 to 65 billion": the scale applies to both ends.
+_RANGE_RE = re.compile(
+    rf"(?<![\w.])(?P<a>{_NUM})\s*(?:-|–|—|to)\s*(?P<b>{_NUM})\s*(?P<word>{_SCALE_WORDS})\b"
+)
+_UNITS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_WORD_NUMBER_RE = re.compile(
+    rf"\b(?:(?P<tens>{'|'.join(_TENS)})(?:[\s-]+(?P<unit>{'|'.join(w for w in _UNITS if 0 < _UNITS[w] < 10)}))?"
+    rf"|(?P<small>{'|'.join(_UNITS)}))\b"
+)
+
+
+def _word_number(match: re.Match) -> str:
+    if match.group("small"):
+        return str(_UNITS[match.group("small")])
+    return str(_TENS[match.group("tens")] + (_UNITS[match.group("unit")] if match.group("unit") else 0))
+
+
+def _plain_number(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _canonical_range(match: re.Match) -> str:
+    scale = _SCALES[match.group("word")]
+    a = Decimal(match.group("a").replace(",", "")) * scale
+    b = Decimal(match.group("b").replace(",", "")) * scale
+    return f" {_plain_number(a)} to {_plain_number(b)} "
 
 
 def _canonical_number(match: re.Match) -> str:
@@ -330,11 +368,7 @@ def _canonical_number(match: re.Match) -> str:
     scale = match.group("word") or match.group("letter")
     if scale:
         value *= _SCALES[scale]
-    value = value.normalize()
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f" {text} "
+    return f" {_plain_number(value)} "
 
 
 def normalize_answer(text: str) -> str:
@@ -347,7 +381,10 @@ def normalize_answer(text: str) -> str:
     plain decimals with thousands separators dropped and scale words applied
     ("48.9 billion", "48.9bn", "48.9b", "48,900 million" all become
     "48900000000"; "1.50" becomes "1.5"); apostrophes are dropped ("Alibaba's"
-    -> "alibabas"); other punctuation becomes a space (a decimal point between
+    -> "alibabas"); number words up to ninety-nine become digits ("fifty-three
+    billion" -> "53000000000", "nine percent" -> "9 percent"); a range with one
+    scale word scales both ends ("$60-$65 billion" and "$60 billion to $65
+    billion" -> "60000000000 to 65000000000"); other punctuation becomes a space (a decimal point between
     digits is kept); the articles a/an/the are removed; whitespace is unified.
     """
     if not text:
@@ -360,6 +397,8 @@ def normalize_answer(text: str) -> str:
     s = _CURRENCY_WORD_RE.sub(" ", s)
     s = re.sub(r"\bper\s+cent\b", " percent ", s)
     s = s.replace("%", " percent ")
+    s = _WORD_NUMBER_RE.sub(_word_number, s)
+    s = _RANGE_RE.sub(_canonical_range, s)
     s = _NUMBER_RE.sub(_canonical_number, s)
     s = re.sub(r"[^\w\s.]|_", " ", s)
     s = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", s)

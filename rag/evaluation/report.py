@@ -316,7 +316,7 @@ def render_summary(report: dict, previous: dict | None = None, chart_names: Sequ
             )
             if r.get("answered"):
                 lines.append(
-                    f"- answer ({_cell(r.get('status') or 'n/a')}, {'refused' if r.get('refused') else 'answered'}): "
+                    f"- answer (status {_cell(r.get('status') or 'n/a')}{', a refusal' if r.get('refused') else ''}): "
                     f"{_cell(r.get('answer', ''), 500)}"
                 )
                 lines.append(f"- correct: {_fmt(r.get('correct'))}, F1 {_fmt(r.get('f1'))}")
