@@ -1,0 +1,1 @@
+"""Golden-question evaluation: metrics (rag.evaluation.metrics) and report files (rag.evaluation.report)."""

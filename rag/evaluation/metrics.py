@@ -45,6 +45,7 @@ __all__ = [
     "answer_correct",
     "citation_scores",
     "percentile",
+    "total_latency",
     "latency_stats",
     "score_question",
     "aggregate",
@@ -666,7 +667,8 @@ def score_question(
             "citations": citations,
             "citation_precision_gold": _round(cit["precision_gold"]),
             "citation_precision_verified": _round(cit["precision_verified"]),
-            "citation_recall": cit["recall"] if g.answerable else None,
+            # a refusal supports nothing, whatever it cites
+            "citation_recall": (0.0 if refused and cit["recall"] is not None else cit["recall"]) if g.answerable else None,
         }
     )
     return record

@@ -364,14 +364,15 @@ def _chart_by_type(metrics: dict, retrieval_only: bool, path: Path) -> bool:
         heights = [v if v is not None else 0.0 for v in values]
         bars = ax.bar(xs, heights, width, label=_TITLES.get(col, col))
         for bar, v in zip(bars, values):
-            if v is None:
-                ax.text(bar.get_x() + bar.get_width() / 2, 0.01, "n/a", ha="center", va="bottom", fontsize=7)
+            label, y = ("n/a", 0.01) if v is None else (f"{v:.2f}", v + 0.01)
+            ax.text(bar.get_x() + bar.get_width() / 2, y, label, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([name for name, _ in groups], rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.25)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("score")
     ax.set_title("Metrics by question type")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", ncol=len(cols), fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, format="png")
     return True
@@ -392,6 +393,9 @@ def _chart_latency(report: dict, path: Path) -> bool:
             if _number(value) is not None:
                 ax1.axvline(value, linestyle="--", color="#c44e52" if name == "p95" else "#55a868", label=f"{name} {value:.0f} ms")
         ax1.legend(fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_title("Total latency per question")
     ax1.set_xlabel("ms")
     ax1.set_ylabel("questions")
