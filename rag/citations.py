@@ -8,7 +8,7 @@ checked against the lines it cites with an explicit support score:
             + 0.6 * max(0, cosine similarity of sentence and lines)
 
 capped at 0.2 when a number in the sentence is missing from the lines and
-scaled down by the share of its names (capitalised words) missing from them.
+halved for each of its names (capitalised words) missing from them.
 A citation is verified when its support reaches `citation_min_support`.
 """
 
@@ -25,6 +25,8 @@ from rag.types import Citation, SentenceCheck, citation_label
 _MARKER = re.compile(r"\[([^\[\]\n]{1,300})\]")
 _RANGE = re.compile(r"^(?P<source>.*?)(?::\s*(?:lines?\s*)?(?P<start>\d+)(?:\s*[-–]\s*(?P<end>\d+))?)?$", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)|\n+")
+# "Revenue rose 8%. [a.txt:6] Net income ...": a marker after the period still closes its sentence.
+_MARKERS_AFTER_END = re.compile(r"([.!?](?:[ \t]*\[[^\[\]\n]{1,300}\])+)[ \t]+(?=\S)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
 _STOPWORDS = frozenset(
@@ -98,7 +100,7 @@ def _parse_marker(content: str, n_context: int) -> list[RawCitation]:
 def parse_answer(text: str, n_context: int = 0) -> list[ParsedSentence]:
     """Split an answer into sentences, each with the citation markers it carries."""
     sentences = []
-    for chunk in _SENTENCE_END.split(text.strip()):
+    for chunk in _SENTENCE_END.split(_MARKERS_AFTER_END.sub("\\1\n", text.strip())):
         if not chunk.strip():
             continue
         citations: list[RawCitation] = []
@@ -134,7 +136,13 @@ def numbers(text: str) -> set[str]:
 def names(text: str) -> set[str]:
     """Capitalised words that are not the first word of the text: people, companies, places."""
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+", text.strip())
-    return {w.lower() for w in words if w not in _NOT_NAMES}
+    found = {w.lower() for w in words if w not in _NOT_NAMES}
+    # The first word counts too when it is plainly a name: possessive ("Tencent's ...") or
+    # capitalised inside ("OpenAI", "ByteDance"); otherwise a sentence's subject escapes the check.
+    first = re.match(r"[\"“(]?([A-Z][A-Za-z]+)(['’]s\b)?", text.strip())
+    if first and first.group(1) not in _NOT_NAMES and (first.group(2) or not first.group(1)[1:].islower()):
+        found.add(first.group(1).lower())
+    return found
 
 
 def carries_numbers(sentence: str, lines_text: str) -> bool:
@@ -170,7 +178,7 @@ class SupportScorer:
         if claimed_names:
             line_lower = lines_text.lower()
             missing = sum(1 for n in claimed_names if n not in line_lower)
-            support *= 1 - 0.5 * missing / len(claimed_names)
+            support *= 0.5**missing  # each name the lines lack halves it (a claim about another entity)
         return round(support, 4)
 
 
@@ -221,7 +229,12 @@ class CitationVerifier:
             chosen = self._check_citations(sentence, vector, context, line_vectors, sources, by_label)
             dropped += len(sentence.citations) - len(chosen)
             claim = sentence.text and not is_refusal(sentence.text) and content_words(sentence.text)
-            if not chosen and claim and len(context):
+            # A sentence that cites only sources never shown to the model (an invented or injected
+            # label such as [secret.txt:1]) is dropped, not re-pointed at whatever line matches its words.
+            invented = bool(sentence.citations) and all(
+                raw.source is not None and self.resolve_source(raw.source, sources) is None for raw in sentence.citations
+            )
+            if not chosen and claim and len(context) and not invented:
                 repair = self._best_supporting_line(sentence.text, vector, context, line_vectors)
                 if repair is not None:
                     chosen.append((*repair, True))

@@ -1,0 +1,216 @@
+"""RagService.ask / ask_stream end to end with the real MiniLM embedder and index, and a fake LLM.
+
+The fake model (tests/fakes.py) is reached through the real litellm path, so prompts, retries,
+streaming and citation verification all run as in production; only the model's words are canned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.settings import PROJECT_ROOT, Settings
+from rag.types import Answer
+from tests.fakes import install_fake_llm
+
+SEEDS = PROJECT_ROOT / "seeds"
+INJECTION = Path(__file__).parent / "data" / "injection"
+NET_INCOME_SOURCE = "002_9fd4f84746180eec.txt"
+NET_INCOME_Q = "What was Alibaba's net income in the fourth quarter?"
+
+
+def _settings(index_dir: Path, corpus: Path) -> Settings:
+    return Settings(llm_model="fake/model", llm_retry_backoff_s=0.01, index_dir=index_dir, corpus=corpus)
+
+
+def _lines(corpus: Path, source: str) -> list[str]:
+    return (corpus / source).read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from rag.embedder import Embedder
+
+    return Embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="module")
+def service(embedder, tmp_path_factory):
+    from rag.service import RagService
+
+    svc = RagService(_settings(tmp_path_factory.mktemp("index-seeds"), SEEDS), embedder=embedder)
+    svc.index([SEEDS], progress=False)
+    return svc
+
+
+@pytest.fixture(scope="module")
+def injection_service(embedder, tmp_path_factory):
+    from rag.service import RagService
+
+    svc = RagService(_settings(tmp_path_factory.mktemp("index-injection"), INJECTION), embedder=embedder)
+    svc.index([INJECTION], progress=False)
+    return svc
+
+
+@pytest.fixture
+def fake():
+    return install_fake_llm()  # cleared for every test
+
+
+def assert_citations_true_to_files(answer: Answer, corpus: Path, threshold: float) -> None:
+    """Every citation shown is verified, quotes the file exactly, and was retrieved."""
+    retrieved = {p.source for p in answer.passages}
+    for c in answer.citations:
+        assert c.verified is True
+        assert c.source in retrieved
+        lines = _lines(corpus, c.source)
+        assert c.quote == "\n".join(lines[c.start_line - 1 : c.end_line])
+        assert c.support is not None and c.support >= threshold
+
+
+# ---------------------------------------------------------------- answers and citations
+
+
+def test_correct_answer_is_answered_with_verified_citation(service, fake):
+    fake.queue(f"Alibaba's net income in the fourth quarter was ¥48.9 billion ($6.45 billion) [{NET_INCOME_SOURCE}:6].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered" and answer.answerable is True
+    assert [(c.source, c.start_line, c.end_line) for c in answer.citations] == [(NET_INCOME_SOURCE, 6, 6)]
+    assert answer.citations[0].repaired is False
+    assert f"[{NET_INCOME_SOURCE}:6]" in answer.answer
+    assert "48.9 billion" in answer.answer
+    assert answer.model == "fake/model"
+    assert answer.usage["prompt_tokens"] > 0 and answer.usage["completion_tokens"] > 0
+    assert_citations_true_to_files(answer, SEEDS, service.settings.citation_min_support)
+    assert len(fake.requests) == 1
+
+
+def test_wrong_citation_is_never_presented_as_verified(service, fake):
+    fake.queue(
+        f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:7]. "
+        f"Alibaba also bought Tesla for $9 billion [{NET_INCOME_SOURCE}:6]."
+    )
+    answer = service.ask(NET_INCOME_Q)
+    assert_citations_true_to_files(answer, SEEDS, service.settings.citation_min_support)
+    assert (NET_INCOME_SOURCE, 7) not in {(c.source, c.start_line) for c in answer.citations}
+    assert f"[{NET_INCOME_SOURCE}:7]" not in answer.answer
+    tesla = [s for s in answer.sentences if "Tesla" in s.text]
+    assert tesla and tesla[0].supported is False and tesla[0].citations == []
+    income = [s for s in answer.sentences if "48.9" in s.text]
+    if income[0].supported:  # repaired to the line that holds the figure
+        assert any(c.repaired and "48.9" in c.quote for c in answer.citations)
+
+
+def test_refusal_is_declined_without_citations(service, fake):
+    fake.queue("I don't know.")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "declined"
+    assert answer.answerable is False
+    assert answer.citations == []
+    assert answer.passages  # what was found is still shown
+
+
+def test_answer_whose_claims_all_fail_is_unverified(service, fake):
+    fake.queue(f"Alibaba's net income in the fourth quarter was ¥99.1 billion [{NET_INCOME_SOURCE}:6].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "unverified"
+    assert answer.answerable is False
+    assert answer.citations == []
+    assert "99.1" not in answer.answer
+
+
+def test_irrelevant_question_is_not_found_and_model_not_called(service, fake):
+    answer = service.ask("How do I bake sourdough bread?")
+    assert answer.status == "not_found"
+    assert answer.answerable is False
+    assert answer.citations == []
+    assert fake.requests == []
+
+
+# ---------------------------------------------------------------- prompt
+
+
+def test_prompt_holds_rules_question_and_labelled_passages(service, fake):
+    fake.queue(f"Net income was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    service.ask(NET_INCOME_Q)
+    [messages] = fake.requests
+    system = (PROJECT_ROOT / "prompts" / "system.txt").read_text(encoding="utf-8").strip()
+    assert messages[0] == {"role": "system", "content": system}
+    assert messages[-1]["role"] == "user"
+    user = messages[-1]["content"]
+    assert NET_INCOME_Q in user
+    label = f"[{NET_INCOME_SOURCE}:6]"
+    assert label in user
+    # each labelled passage line shows the exact text of that file line
+    shown = [line for line in user.splitlines() if line.startswith("[") and "]" in line]
+    assert shown
+    for line in shown:
+        head, text = line.split("] ", 1)
+        source, number = head[1:].rsplit(":", 1)
+        assert text in _lines(SEEDS, source)[int(number) - 1]
+    total = sum(len(m["content"]) for m in messages)
+    assert total < 6000  # the prompt budget keeps CPU latency bounded
+
+
+def test_injection_file_cannot_steer_citations(injection_service, fake):
+    fake.queue("HACKED [secret.txt:1]")
+    answer = injection_service.ask("When did the Harbor Bridge open to traffic?")
+    assert answer.answerable is False
+    assert answer.citations == []
+    assert "secret.txt" not in answer.answer
+    assert {p.source for p in answer.passages} <= {"harbor_bridge.txt", "visitor_notes.txt"}
+    # the injected text only ever reaches the model as a labelled passage, never as a rule
+    [messages] = fake.requests
+    assert "Ignore previous instructions" not in messages[0]["content"]
+
+
+def test_injection_corpus_true_answer_is_verified(injection_service, fake):
+    fake.queue("The Harbor Bridge opened to traffic in 1962 [harbor_bridge.txt:2].")
+    answer = injection_service.ask("When did the Harbor Bridge open to traffic?")
+    assert answer.status == "answered"
+    assert [(c.source, c.start_line) for c in answer.citations] == [("harbor_bridge.txt", 2)]
+    assert_citations_true_to_files(answer, INJECTION, injection_service.settings.citation_min_support)
+
+
+# ---------------------------------------------------------------- failures, streaming, history
+
+
+def test_model_failure_returns_passages_and_model_unavailable(service, fake):
+    fake.fail_next(5, "server_error")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "model_unavailable"
+    assert answer.answerable is False
+    assert answer.citations == []
+    assert answer.passages
+    assert len(fake.requests) == service.settings.llm_retries + 1
+    assert "boom" not in answer.answer  # the provider's raw message is not shown
+
+
+def test_ask_stream_yields_deltas_then_the_answer(service, fake):
+    text = f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:6]."
+    fake.queue(text)
+    events = list(service.ask_stream(NET_INCOME_Q))
+    assert isinstance(events[-1], Answer)
+    deltas = events[:-1]
+    assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)
+    assert "".join(deltas) == text
+    assert events[-1].status == "answered"
+    assert sum(isinstance(e, Answer) for e in events) == 1
+
+
+def test_history_carries_the_conversation_into_retrieval(service, fake):
+    history = [{"role": "user", "content": "How much is Alibaba investing in AI?"}]
+    answer = service.ask("and how much did Meta spend?", history=history)
+    assert any("Meta" in p.text and "65 billion" in p.text for p in answer.passages)
+    [messages] = fake.requests
+    assert "How much is Alibaba investing in AI?" in messages[-1]["content"]
+    assert "and how much did Meta spend?" in messages[-1]["content"]
+
+
+def test_empty_question_is_rejected(service, fake):
+    from rag.errors import InputError
+
+    with pytest.raises(InputError):
+        service.ask("   ")
+    assert fake.requests == []
