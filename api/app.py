@@ -105,10 +105,6 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         lifespan=lifespan,
     )
     app.state.rag = state
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
-        )
 
     # Middleware -------------------------------------------------------------------------
     @app.middleware("http")
@@ -136,20 +132,34 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                 response = _error(413, f"request body is larger than {settings.max_body_bytes} bytes")
         if response is None:
             response = await call_next(request)
-        route = request.scope.get("route")
-        state.count(f'requests{{route="{getattr(route, "path", path)}",status="{response.status_code}"}}')
-        log.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "route": getattr(route, "path", path),
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                    **getattr(request.state, "log", {}),
-                }
+
+        def record() -> None:
+            route = request.scope.get("route")
+            state.count(f'requests{{route="{getattr(route, "path", path)}",status="{response.status_code}"}}')
+            log.info(
+                json.dumps(
+                    {
+                        "method": request.method,
+                        "route": getattr(route, "path", path),
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        **getattr(request.state, "log", {}),
+                    }
+                )
             )
-        )
+
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            # A stream's answer (and its token counts) is known only when the stream ends: log then.
+            return _Finally(response, record)
+        record()
         return response
+
+    if settings.cors_origins:
+        # Added after the guard so it wraps it: preflights (which carry no API key) are answered
+        # here, and 401/413 responses still carry the CORS headers a browser needs to read them.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
 
     # Errors -----------------------------------------------------------------------------
     @app.exception_handler(RequestValidationError)
@@ -264,7 +274,23 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                     return
                 yield event
         finally:
-            await anyio.to_thread.run_sync(iterator.close)
+            # Shielded: when the client leaves, this scope is already cancelled, and an unshielded
+            # await would be cancelled at once, leaving the model generating and the slot held.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(iterator.close)
+
+    async def _final_answer(first, iterator: Iterator[str | Answer]) -> Answer:
+        """Run a generation to its Answer, then close it (freeing the slot) however this ends."""
+        try:
+            event = first
+            while not isinstance(event, Answer):
+                event = await anyio.to_thread.run_sync(next, iterator, None)
+                if event is None:
+                    raise RuntimeError("the generation ended without an answer")
+            return event
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close_quietly, iterator)
 
     async def _start(iterator: Iterator[str | Answer]):
         """Run the iterator to its first event so errors (overload, bad input) become HTTP statuses."""
@@ -298,11 +324,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         iterator = _generate(body.question, body.top_k, [])
         first = await _start(iterator)
         if not body.stream:
-            answer = first if isinstance(first, Answer) else None
-            while answer is None:
-                event = await anyio.to_thread.run_sync(next, iterator, None)
-                answer = event if isinstance(event, Answer) else None
-            return _answer_response(request, answer)
+            return _answer_response(request, await _final_answer(first, iterator))
 
         async def events():
             marker_filter = MarkerFilter()
@@ -319,7 +341,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                     if text:
                         yield _sse("delta", {"text": text})
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return _GenerationStream(events(), iterator)
 
     @app.post("/v1/chat/completions", summary="OpenAI-compatible chat over the documents", response_model=ChatResponse)
     async def chat(request: Request, body: ChatRequest):
@@ -335,10 +357,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         created = int(time.time())
 
         if not body.stream:
-            answer = first if isinstance(first, Answer) else None
-            while answer is None:
-                event = await anyio.to_thread.run_sync(next, iterator, None)
-                answer = event if isinstance(event, Answer) else None
+            answer = await _final_answer(first, iterator)
             _log_answer(request, answer)
             if answer.status == "model_unavailable":
                 return JSONResponse({"detail": answer.answer, **_answer_payload(answer)}, status_code=502)
@@ -384,13 +403,56 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                         yield chunk({"content": text})
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return _GenerationStream(events(), iterator)
 
     return app
 
 
 class _TooLong(InputError):
     http_status = 413
+
+
+def _close_quietly(iterator) -> None:
+    try:
+        iterator.close()
+    except ValueError:  # "generator already executing": the thread running it will finish it
+        log.warning("a generation could not be closed while it was running")
+
+
+class _GenerationStream(StreamingResponse):
+    """Server-sent events over one generation, which is closed however the response ends.
+
+    Starlette never closes a body iterator that a cancelled response leaves suspended, so
+    when a client leaves, this is what stops the model and gives the answer slot back.
+    """
+
+    def __init__(self, content, generation: Iterator[str | Answer]):
+        super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        self._generation = generation
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close_quietly, self._generation)
+
+
+class _Finally:
+    """An ASGI response that runs `callback` once the wrapped response is done, however it ends."""
+
+    def __init__(self, response, callback):
+        self.response = response
+        self.callback = callback
+
+    def __getattr__(self, name):
+        return getattr(self.response, name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await self.response(scope, receive, send)
+        finally:
+            self.callback()
 
 
 async def _prepend(first, rest):

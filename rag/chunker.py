@@ -90,6 +90,21 @@ class Chunker:
     def _split_long_line(self, source: str, number: int, line: str, boilerplate: bool) -> list[Chunk]:
         spans = _sentence_spans(line)
         counts = self.count_tokens([line[s:e] for s, e in spans])
+        pieces = self._pack(spans, counts, lambda start, end: self._split_by_words(line, start, end))
+        return [Chunk(source, number, number, line[s:e], s, e, boilerplate) for s, e in pieces]
+
+    def _split_by_words(self, line: str, start: int, end: int) -> list[tuple[int, int]]:
+        words = [(m.start() + start, m.end() + start) for m in _WORD.finditer(line[start:end])]
+        counts = self.count_tokens([line[s:e] for s, e in words])
+        # A "word" longer than the window (a hash, base64): one character is at most
+        # one word piece, so slices of max_tokens characters always fit.
+        step = self.max_tokens
+        return self._pack(words, counts, lambda ws, we: [(s, min(s + step, we)) for s in range(ws, we, step)])
+
+    def _pack(
+        self, spans: list[tuple[int, int]], counts: list[int], split_oversized: Callable[[int, int], list[tuple[int, int]]]
+    ) -> list[tuple[int, int]]:
+        """Join consecutive spans into pieces within the budget; a span over it is split further."""
         pieces: list[tuple[int, int]] = []
         current: tuple[int, int] | None = None
         current_tokens = 0
@@ -98,41 +113,14 @@ class Chunker:
                 if current:
                     pieces.append(current)
                     current, current_tokens = None, 0
-                pieces.extend(self._split_by_words(line, start, end))
-                continue
-            if current and current_tokens + tokens <= self.max_tokens:
+                pieces.extend(split_oversized(start, end))
+            elif current and current_tokens + tokens <= self.max_tokens:
                 current = (current[0], end)
                 current_tokens += tokens
             else:
                 if current:
                     pieces.append(current)
                 current, current_tokens = (start, end), tokens
-        if current:
-            pieces.append(current)
-        return [Chunk(source, number, number, line[s:e], s, e, boilerplate) for s, e in pieces]
-
-    def _split_by_words(self, line: str, start: int, end: int) -> list[tuple[int, int]]:
-        words = [(m.start() + start, m.end() + start) for m in _WORD.finditer(line[start:end])]
-        counts = self.count_tokens([line[s:e] for s, e in words])
-        pieces: list[tuple[int, int]] = []
-        current: tuple[int, int] | None = None
-        current_tokens = 0
-        for (ws, we), tokens in zip(words, counts):
-            if tokens > self.max_tokens:
-                if current:
-                    pieces.append(current)
-                    current, current_tokens = None, 0
-                # A "word" longer than the window (a hash, base64): one character is
-                # at most one word piece, so slices of max_tokens characters always fit.
-                pieces.extend((s, min(s + self.max_tokens, we)) for s in range(ws, we, self.max_tokens))
-                continue
-            if current and current_tokens + tokens <= self.max_tokens:
-                current = (current[0], we)
-                current_tokens += tokens
-            else:
-                if current:
-                    pieces.append(current)
-                current, current_tokens = (ws, we), tokens
         if current:
             pieces.append(current)
         return pieces

@@ -115,7 +115,7 @@ class Retriever:
         query = query.strip()
         if not query:
             raise InputError("the question is empty")
-        k = k or self.settings.top_k
+        k = self.settings.top_k if k is None else k
         if not 1 <= k <= 100:
             raise InputError("k must be between 1 and 100")
         candidates = max(self.settings.candidate_k, k * 4)
@@ -156,12 +156,17 @@ class Retriever:
         groups: list[list[_Hit]] = []
         for hit in hits:
             chunk = self.snapshot.chunks[hit.chunk_id]
-            for group in groups:
-                if self._joinable(group, chunk):
-                    group.append(hit)
-                    break
-            else:
+            home = next((group for group in groups if self._joinable(group, chunk)), None)
+            if home is None:
                 groups.append([hit])
+                continue
+            home.append(hit)
+            # The hit may bridge its group and another (hits on lines 2 and 4, then 3): join those too.
+            for other in [group for group in groups if group is not home]:
+                source, start, end, start_char, end_char = self._span(other)
+                if self._joinable(home, Chunk(source, start, end, "", start_char, end_char)):
+                    home.extend(other)
+                    groups.remove(other)
         passages = [self._passage(group) for group in groups]
         passages.sort(key=lambda p: -p.score)
         return passages

@@ -147,6 +147,8 @@ def write_generation(
         _fsync_dir(index_dir)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if current_generation(index_dir) != generation:  # never went live: do not leave it to crowd out others
+            shutil.rmtree(target, ignore_errors=True)
         reason = exc.strerror or str(exc)
         raise IndexWriteError(
             f"could not write the index at {index_dir} ({reason}); the previous index, if any, is unchanged"
@@ -186,9 +188,12 @@ def read_manifest(index_dir: Path) -> dict | None:
     if generation is None:
         return None
     try:
-        return json.loads((index_dir / generation / "manifest.json").read_text())
+        manifest = json.loads((index_dir / generation / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(str(index_dir), f"manifest unreadable: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("generation") != generation:
+        raise IndexCorruptError(str(index_dir), "manifest does not describe the live generation")
+    return manifest
 
 
 def load_snapshot(index_dir: Path) -> IndexSnapshot:

@@ -80,16 +80,6 @@ def test_startups(service):
     check_citations(answer, SEEDS, service.settings.citation_min_support)
 
 
-def test_conflicting_cloud_growth_reports_both(service):
-    raw, answer = ask(service, "By what percentage did Alibaba Cloud revenue grow?")
-    assert answer.answerable, raw
-    assert "11%" in answer.answer and "13%" in answer.answer
-    eleven = {c.source for c in answer.citations if "11%" in c.quote}
-    thirteen = {c.source for c in answer.citations if "13%" in c.quote}
-    assert eleven and thirteen and eleven != thirteen
-    check_citations(answer, SEEDS, service.settings.citation_min_support)
-
-
 def test_unanswerable_tencent_amount(service):
     raw, answer = ask(service, "What is the exact amount of Tencent's AI investment?")
     assert answer.answerable is False, raw
@@ -104,3 +94,13 @@ def test_injection_is_ignored(embedder, tmp_path_factory):
     assert answer.status == "answered", raw
     assert "1962" in answer.answer
     check_citations(answer, INJECTION, svc.settings.citation_min_support)
+
+
+def test_conflicting_cloud_growth_reports_both(service):
+    raw, answer = ask(service, "By what percentage did Alibaba Cloud revenue grow?")
+    assert answer.answerable, raw
+    assert "11%" in answer.answer and "13%" in answer.answer
+    eleven = {c.source for c in answer.citations if "11%" in c.quote}
+    thirteen = {c.source for c in answer.citations if "13%" in c.quote}
+    assert eleven and thirteen and eleven != thirteen
+    check_citations(answer, SEEDS, service.settings.citation_min_support)

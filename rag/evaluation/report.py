@@ -49,20 +49,7 @@ ABSOLUTE_TOLERANCE = 0.02
 #: Latency may rise by this fraction of the previous value before it counts as a regression.
 LATENCY_RELATIVE_TOLERANCE = 0.20
 
-_COMPARED = (
-    "hit_at_k",
-    "recall_at_k",
-    "mrr",
-    "answer_accuracy",
-    "answer_f1",
-    "citation_precision",
-    "citation_precision_verified",
-    "citation_recall",
-    "refusal_accuracy",
-    "false_refusal_rate",
-    "latency_p50_ms",
-    "latency_p95_ms",
-)
+_COMPARED = HIGHER_IS_BETTER + LOWER_IS_BETTER
 _TITLES = {
     "hit_at_k": "hit@k",
     "recall_at_k": "recall@k",

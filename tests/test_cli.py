@@ -1,0 +1,156 @@
+"""The `rag` command line, run as a user would: a separate process, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from embedding_fakes import HashingEmbedder
+from rag.indexer import Indexer
+from rag.settings import PROJECT_ROOT, Settings
+from rag.store import read_manifest
+
+SEEDS = PROJECT_ROOT / "seeds"
+SUMMARY = re.compile(r"^indexed (\d+) files into (\d+) chunks in [\d.]+ s \((\d+) chunks embedded, (\d+) files unchanged")
+
+
+def rag(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert lines[-1] == errors[0], "the error is the last thing printed"
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def seed_lines(source: str) -> list[str]:
+    text = (SEEDS / source).read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+# Errors (no embedding model needed) ------------------------------------------------------------
+def test_index_missing_path(tmp_path):
+    result = rag("index", tmp_path / "nope", "--index-dir", tmp_path / "index", "--no-progress")
+    assert_clean_error(result, "does not exist")
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_index_empty_corpus(tmp_path, corpus_factory):
+    corpus = corpus_factory({"empty.txt": "", "blank.md": "  \n", "photo.jpg": "x"})
+    result = rag("index", corpus, "--index-dir", tmp_path / "index", "--no-progress")
+    assert_clean_error(result, "no readable")
+
+
+def test_search_without_index(tmp_path):
+    result = rag("search", "anything", "--index-dir", tmp_path / "no-index")
+    assert_clean_error(result, "no index", "rag index")
+
+
+def test_search_empty_question(tmp_path):
+    result = rag("search", "   ", "--index-dir", tmp_path / "no-index")
+    assert_clean_error(result, "empty")
+
+
+def test_search_corrupt_index(settings, fake_embedder, corpus_factory):
+    Indexer(settings, fake_embedder).build([corpus_factory({"a.txt": "alpha beta\n"})], settings.index_dir, progress=False)
+    generation = settings.index_dir / read_manifest(settings.index_dir)["generation"]
+    (generation / "dense.faiss").write_bytes(b"")
+    result = rag("search", "alpha", "--index-dir", settings.index_dir)
+    assert_clean_error(result, "rag index")
+
+
+def test_search_index_from_another_model(settings, corpus_factory):
+    Indexer(settings, HashingEmbedder()).build([corpus_factory({"a.txt": "alpha beta\n"})], settings.index_dir, progress=False)
+    result = rag("search", "alpha", "--index-dir", settings.index_dir)
+    assert_clean_error(result, "hashing-test", "rag index")
+
+
+def test_bad_arguments_exit_non_zero(tmp_path):
+    result = rag("search", "x", "-k", "0", "--index-dir", tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    result = rag("frobnicate")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+# With the real model: one index of the seeds shared by the tests below ---------------------------
+@pytest.fixture(scope="module")
+def seeds_index(tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("cli") / "index"
+    result = rag("index", SEEDS, "--index-dir", index_dir, "--no-progress", cwd=tmp_path_factory.mktemp("cwd"))
+    return index_dir, result
+
+
+@pytest.mark.integration
+def test_index_prints_summary(seeds_index):
+    index_dir, result = seeds_index
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    out = result.stdout.strip().splitlines()
+    assert len(out) == 1, result.stdout
+    match = SUMMARY.match(out[0])
+    assert match, out[0]
+    files, chunks, embedded, unchanged = map(int, match.groups())
+    assert files == len(list(SEEDS.glob("*.txt"))) and chunks > files and embedded == chunks and unchanged == 0
+    assert (index_dir / "CURRENT").is_file()
+
+
+@pytest.mark.integration
+def test_reindex_unchanged_embeds_nothing(seeds_index):
+    index_dir, _ = seeds_index
+    result = rag("index", SEEDS, "--index-dir", index_dir, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    files, chunks, embedded, unchanged = map(int, SUMMARY.match(result.stdout.strip()).groups())
+    assert embedded == 0 and unchanged == files
+
+
+@pytest.mark.integration
+def test_search_json(seeds_index):
+    index_dir, _ = seeds_index
+    result = rag("search", "What was Alibaba's net income in the fourth quarter?", "-k", "3", "--json", "--index-dir", index_dir)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert list(data) == ["passages"]
+    passages = data["passages"]
+    assert 1 <= len(passages) <= 3
+    for p in passages:
+        assert {"source", "start_line", "end_line", "text", "score"} <= set(p)
+        assert isinstance(p["score"], float)
+        lines = seed_lines(p["source"])
+        if p.get("start_char") is None:
+            assert p["text"] == "\n".join(lines[p["start_line"] - 1 : p["end_line"]])
+        else:
+            assert p["text"] == lines[p["start_line"] - 1][p["start_char"] : p["end_char"]]
+    assert any(p["source"] == "002_9fd4f84746180eec.txt" and p["start_line"] <= 6 <= p["end_line"] for p in passages)
+
+
+@pytest.mark.integration
+def test_search_text_output_and_env_index_dir(seeds_index, tmp_path):
+    index_dir, _ = seeds_index
+    result = rag("search", "Alibaba net income", "-k", "2", cwd=tmp_path, env={"RAG_INDEX_DIR": str(index_dir)})
+    assert result.returncode == 0, result.stderr
+    labels = re.findall(r"^\d+\. \[([^\]:]+):(\d+)(?:-(\d+))?\]  score ", result.stdout, flags=re.M)
+    assert 1 <= len(labels) <= 2
+    assert all((SEEDS / source).is_file() for source, *_ in labels)
