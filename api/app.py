@@ -343,7 +343,12 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
 
         return _GenerationStream(events(), iterator)
 
-    @app.post("/v1/chat/completions", summary="OpenAI-compatible chat over the documents", response_model=ChatResponse)
+    @app.post(
+        "/v1/chat/completions",
+        summary="OpenAI-compatible chat over the documents",
+        response_model=ChatResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
     async def chat(request: Request, body: ChatRequest):
         turns = [{"role": m.role, "content": _text(m.content)} for m in body.messages]
         users = [i for i, t in enumerate(turns) if t["role"] == "user" and t["content"].strip()]
@@ -405,6 +410,24 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
 
         return _GenerationStream(events(), iterator)
 
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        """FastAPI documents 422 as `{"detail": [objects]}`; this service sends `{"detail": str}`."""
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = {
+                    "title": "HTTPValidationError",
+                    "type": "object",
+                    "required": ["detail"],
+                    "properties": {"detail": {"type": "string", "title": "Detail"}},
+                }
+                schemas.pop("ValidationError", None)
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

@@ -120,13 +120,11 @@ class Retriever:
             raise InputError("k must be between 1 and 100")
         candidates = max(self.settings.candidate_k, k * 4)
         query_vector = self.embedder.encode_query(query) if mode != "bm25" else None
-        rankings: list[tuple[float, list[int]]] = []
-        if mode in ("hybrid", "dense"):
-            rankings.append((self.settings.dense_weight, self._dense_ranking(query_vector, candidates)))
-        if mode in ("hybrid", "bm25"):
-            ids = [i for i, _ in self.bm25.search(query, candidates * 2) if self._searchable[i]]
-            rankings.append((self.settings.bm25_weight, ids[:candidates]))
-        hits = self._fuse(rankings, query_vector)
+        dense_ids = self._dense_ranking(query_vector, candidates) if mode != "bm25" else []
+        bm25_hits = []
+        if mode != "dense":
+            bm25_hits = [(i, s) for i, s in self.bm25.search(query, candidates * 2) if self._searchable[i]][:candidates]
+        hits = self._fuse(dense_ids, bm25_hits, query_vector)
         passages = self._merge(hits)
         if self.reranker is not None:
             passages = self.reranker.rerank(query, passages)
@@ -139,17 +137,38 @@ class Retriever:
         _, ids = self.snapshot.dense.search(query_vector[None, :].astype(np.float32), fetch)
         return [int(i) for i in ids[0] if i >= 0 and self._searchable[i]][:n]
 
-    def _fuse(self, rankings: list[tuple[float, list[int]]], query_vector: np.ndarray | None) -> list[_Hit]:
-        scores: dict[int, float] = {}
-        for weight, ids in rankings:
-            for rank, chunk_id in enumerate(ids, start=1):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank)
-        ordered = sorted(scores.items(), key=lambda item: -item[1])
+    def _fuse(self, dense_ids: list[int], bm25_hits: list[tuple[int, float]], query_vector: np.ndarray | None) -> list[_Hit]:
+        """Combine both rankings into one.
+
+        "weighted" (default): dense_weight * cosine + bm25_weight * BM25 / best BM25 score,
+        over the union of both candidate lists. "rrf": reciprocal rank fusion,
+        sum of weight / (rrf_k + rank). See the README for how they compare.
+        """
+        ids = list(dict.fromkeys([*dense_ids, *(i for i, _ in bm25_hits)]))
+        if not ids:
+            return []
+        dense_weight, bm25_weight = self.settings.dense_weight, self.settings.bm25_weight
         if query_vector is None:
-            return [_Hit(i, s, float("nan")) for i, s in ordered]
-        ids = [i for i, _ in ordered]
-        similarity = self.snapshot.vectors[ids] @ query_vector if ids else np.zeros(0)
-        return [_Hit(i, s, float(d)) for (i, s), d in zip(ordered, similarity)]
+            similarity = np.full(len(ids), np.nan)
+        else:
+            similarity = self.snapshot.vectors[ids] @ query_vector
+        if not bm25_hits or not dense_ids:  # one retriever only: keep its own order
+            scores = {i: float(similarity[n]) for n, i in enumerate(ids)} if dense_ids else dict(bm25_hits)
+        elif self.settings.fusion == "rrf":
+            scores = dict.fromkeys(ids, 0.0)
+            for weight, ranking in ((dense_weight, dense_ids), (bm25_weight, [i for i, _ in bm25_hits])):
+                for rank, chunk_id in enumerate(ranking, start=1):
+                    scores[chunk_id] += weight / (self.settings.rrf_k + rank)
+        else:
+            best_bm25 = max(s for _, s in bm25_hits)
+            bm25 = dict(bm25_hits)
+            scores = {
+                i: dense_weight * float(similarity[n]) + bm25_weight * bm25.get(i, 0.0) / best_bm25
+                for n, i in enumerate(ids)
+            }
+        position = {i: n for n, i in enumerate(ids)}
+        ordered = sorted(scores, key=lambda i: -scores[i])
+        return [_Hit(i, scores[i], float(similarity[position[i]])) for i in ordered]
 
     def _merge(self, hits: list[_Hit]) -> list[Passage]:
         """Merge hits that overlap or touch in the same file; keep the best score of each group."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -58,9 +59,12 @@ class Settings(BaseSettings):
     # Retrieval
     top_k: int = Field(5, ge=1, le=50)
     candidate_k: int = Field(50, ge=1, le=1000, description="Hits taken from each retriever before fusion.")
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted", description="weighted: dense_weight*cosine + bm25_weight*BM25/best; rrf: reciprocal rank fusion."
+    )
+    dense_weight: float = Field(0.85, ge=0)
+    bm25_weight: float = Field(0.15, ge=0)
     rrf_k: int = Field(60, ge=1)
-    dense_weight: float = Field(1.0, ge=0)
-    bm25_weight: float = Field(1.0, ge=0)
     max_passage_chars: int = Field(1200, gt=0, description="Adjacent hits are merged up to this length.")
     min_relevance: float = Field(
         0.2, description="Below this best dense similarity the documents are taken not to hold the answer."

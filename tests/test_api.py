@@ -308,6 +308,12 @@ def test_docs_and_openapi(client):
     ref = schema["paths"]["/v1/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     ask_schema = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert ask_schema["examples"][0]["question"]
+    # errors are documented as they are sent: {"detail": str}
+    error = schema["components"]["schemas"]["HTTPValidationError"]
+    assert error["properties"]["detail"]["type"] == "string"
+    # both streaming routes document their event stream
+    for path in ("/v1/ask", "/v1/chat/completions"):
+        assert "text/event-stream" in schema["paths"][path]["post"]["responses"]["200"]["content"], path
 
 
 # Validation ----------------------------------------------------------------------------------

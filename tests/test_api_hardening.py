@@ -247,7 +247,8 @@ def test_slot_is_freed_after_each_kind_of_request(built_index, fake):
 
 
 @pytest.mark.parametrize("route", ["/v1/ask", "/v1/chat/completions"])
-def test_client_disconnect_stops_generation(built_index, fake, route):
+def test_client_disconnect_stops_generation(built_index, fake, route, caplog):
+    caplog.set_level(logging.INFO, logger="rag.api")
     with api_client(built_index) as client:
         gate = client.app.state.rag.gate
         answer = SLOW_ANSWER * 3  # ~340 deltas: many seconds at this pace
@@ -274,6 +275,9 @@ def test_client_disconnect_stops_generation(built_index, fake, route):
         assert fake.streams_finished == 0
         # and it stays stopped
         assert not wait_for(lambda: fake.deltas_sent > produced + 1, timeout_s=0.5)
+        # the abandoned request is still logged, once
+        assert wait_for(lambda: any(r.get("route") == route for r in _records(caplog)))
+        assert sum(r.get("route") == route for r in _records(caplog)) == 1
 
 
 # Model faults --------------------------------------------------------------------------------

@@ -111,14 +111,36 @@ def test_bm25_finds_exact_terms(retriever, corpus):
     assert (passages[0].source, passages[0].start_line) == ("finance.txt", 3)
 
 
-def test_rrf_prefers_chunks_high_in_both_rankings(retriever):
-    fused = retriever._fuse([(1.0, [5, 3, 7]), (1.0, [3, 9, 5])], None)
-    assert [h.chunk_id for h in fused][:2] == [3, 5]
+def _with_fusion(retriever, monkeypatch, **update):
+    monkeypatch.setattr(retriever, "settings", retriever.settings.model_copy(update=update))
+
+
+def test_rrf_prefers_chunks_high_in_both_rankings(retriever, monkeypatch):
+    _with_fusion(retriever, monkeypatch, fusion="rrf", dense_weight=1.0, bm25_weight=1.0)
+    query = retriever.embedder.encode_query("falcon")
+    fused = retriever._fuse([0, 1, 2], [(1, 2.0), (3, 1.0), (0, 0.5)], query)
+    assert [h.chunk_id for h in fused][:2] == [1, 0]
     k = retriever.settings.rrf_k
     assert math.isclose(fused[0].score, 1 / (k + 2) + 1 / (k + 1))
-    assert {h.chunk_id for h in fused} == {3, 5, 7, 9}
-    weighted = retriever._fuse([(0.0, [5, 3, 7]), (1.0, [9, 3, 5])], None)
-    assert weighted[0].chunk_id == 9
+    assert {h.chunk_id for h in fused} == {0, 1, 2, 3}
+    _with_fusion(retriever, monkeypatch, fusion="rrf", dense_weight=0.0, bm25_weight=1.0)
+    assert retriever._fuse([0, 1, 2], [(3, 2.0), (1, 1.0)], query)[0].chunk_id == 3
+
+
+def test_weighted_fusion_adds_cosine_and_normalised_bm25(retriever, monkeypatch):
+    _with_fusion(retriever, monkeypatch, fusion="weighted", dense_weight=0.6, bm25_weight=0.4)
+    query = retriever.embedder.encode_query("falcon")
+    fused = retriever._fuse([0, 1], [(3, 4.0), (1, 2.0)], query)
+    assert {h.chunk_id for h in fused} == {0, 1, 3}
+    bm25 = {3: 4.0, 1: 2.0}
+    for hit in fused:
+        cosine = float(retriever.snapshot.vectors[hit.chunk_id] @ query)
+        assert math.isclose(hit.dense, cosine, rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(hit.score, 0.6 * cosine + 0.4 * bm25.get(hit.chunk_id, 0.0) / 4.0, rel_tol=1e-5, abs_tol=1e-6)
+    assert [h.score for h in fused] == sorted((h.score for h in fused), reverse=True)
+    _with_fusion(retriever, monkeypatch, fusion="weighted", dense_weight=1.0, bm25_weight=0.0)
+    dense_only = retriever._fuse([0, 1], [(3, 4.0)], query)
+    assert [h.chunk_id for h in dense_only] == sorted([0, 1, 3], key=lambda i: -float(retriever.snapshot.vectors[i] @ query))
 
 
 def test_hybrid_ranks_the_chunk_matching_both_first(retriever, corpus):
