@@ -10,12 +10,13 @@ from string import Template
 
 import numpy as np
 
-from rag.citations import CitationVerifier, ContextLine, SupportScorer, is_refusal
+from rag.citations import CitationVerifier, ContextLine, SupportScorer, is_refusal, with_labels
+from rag.conflicts import find_disagreements
 from rag.embedder import Embedder
 from rag.errors import ConfigError, ModelError
 from rag.retriever import Retriever
 from rag.settings import Settings
-from rag.types import Answer, Passage
+from rag.types import Answer, Citation, Passage, SentenceCheck, citation_label
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class Answerer:
         timings["verify"] = _ms(mark)
         log.debug("verified %d citations, dropped %d, repaired %d", len(verified.citations), verified.dropped, verified.repaired)
 
+        if verified.citations:
+            self._add_disagreements(verified, context, vectors, documents)
         if not verified.citations:
             declined = is_refusal(completion.text)
             yield finish(
@@ -149,6 +152,29 @@ class Answerer:
             sentences=verified.sentences,
             usage=usage,
         )
+
+
+    def _add_disagreements(self, verified, context: list[ContextLine], vectors: np.ndarray, documents) -> None:
+        """Quote and cite other sources that give a different figure for a claim the answer makes."""
+        sources_of = {citation_label(c.source, c.start_line, c.end_line): c.source for c in verified.citations}
+        claims = [(s.text, {sources_of[label] for label in s.citations}) for s in verified.sentences if s.supported]
+        cited = {(c.source, c.start_line) for c in verified.citations}
+        for found in find_disagreements(claims, context, self.embedder.encode):
+            line = found.line
+            if (line.source, line.line) in cited:
+                continue
+            sentence = found.text + "."
+            index = context.index(line)
+            support = self.scorer.score(found.quote, self.embedder.encode([found.quote])[0], line.text, vectors[index])
+            if support < self.scorer.threshold:
+                continue
+            cited.add((line.source, line.line))
+            verified.citations.append(
+                Citation(source=line.source, start_line=line.line, end_line=line.line,
+                         quote=documents[line.source][line.line - 1], verified=True, support=support)
+            )
+            verified.sentences.append(SentenceCheck(text=sentence, supported=True, citations=[line.label]))
+            verified.text = f"{verified.text} {with_labels(sentence, [line.label])}"
 
 
 def _ms(since: float) -> float:

@@ -256,7 +256,7 @@ class CitationVerifier:
                 if line.label not in labels:
                     labels.append(line.label)
             checks.append(SentenceCheck(text=sentence.text, supported=bool(labels), citations=labels))
-            rendered.append(_with_labels(sentence.text, labels))
+            rendered.append(with_labels(sentence.text, labels))
         text = " ".join(r for r in rendered if r)
         return VerifiedAnswer(text, list(citations.values()), checks, max(dropped, 0), repaired)
 
@@ -303,7 +303,7 @@ class CitationVerifier:
         return [i for (s, line), i in by_label.items() if s == source and low <= line <= high]
 
 
-def _with_labels(sentence: str, labels: list[str]) -> str:
+def with_labels(sentence: str, labels: list[str]) -> str:
     """Put citation labels at the end of the sentence, before its closing punctuation."""
     if not labels:
         return sentence

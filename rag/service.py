@@ -103,7 +103,7 @@ class RagService:
     ) -> Iterator[str | Answer]:
         """Yield answer text deltas as the model writes them, then the verified Answer."""
         question = self._check_question(question)
-        return self.answerer.stream(question, self.retriever, k or self.settings.top_k, history or [])
+        return self.answerer.stream(question, self.retriever, k or self.settings.answer_passages, history or [])
 
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

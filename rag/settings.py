@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     local_parallel: int = Field(2, ge=1, description="Generations the local model runs at once.")
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
+    answer_passages: int = Field(
+        8, ge=1, le=50, description="Passages retrieved for an answer; their most relevant lines fill the prompt budget."
+    )
     prompt_context_tokens: int = Field(
         500, ge=50, description="Word pieces of retrieved lines shown to the model (prompt size drives CPU latency)."
     )

@@ -54,7 +54,7 @@ def run_eval(
             timings["total"] = timings["retrieve"]
             records.append(score_question(golden, passages, None, k, timings_ms=timings))
             continue
-        answer: Answer = service.ask(golden.question, k)
+        answer: Answer = service.ask(golden.question)  # its own passage pool; the first k are scored
         records.append(score_question(golden, answer.passages, answer.model_dump(mode="json"), k, timings_ms=answer.timings_ms))
     return {
         "metrics": aggregate(records, k, retrieval_only),
