@@ -215,3 +215,14 @@ def test_empty_question_is_rejected(service, fake):
     with pytest.raises(InputError):
         service.ask("   ")
     assert fake.requests == []
+
+
+def test_a_source_giving_another_figure_is_quoted_and_cited(service, fake):
+    fake.queue("Alibaba Cloud revenue grew by 13% [004_b97a088659d14c45.txt:19].")
+    answer = service.ask("By what percentage did Alibaba Cloud revenue grow?")
+    assert answer.status == "answered"
+    by_figure = {figure: [c for c in answer.citations if figure in c.quote] for figure in ("11%", "13%")}
+    assert by_figure["13%"] and by_figure["11%"], answer.answer
+    assert {c.source for c in by_figure["13%"]}.isdisjoint({c.source for c in by_figure["11%"]})
+    assert "11%" in answer.answer and "13%" in answer.answer
+    assert_citations_true_to_files(answer, SEEDS, service.settings.citation_min_support)
