@@ -128,7 +128,7 @@ class Answerer:
 
         mark = time.perf_counter()
         documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
-        verified = CitationVerifier(self.scorer, documents).verify(completion.text, context, vectors)
+        verified = CitationVerifier(self.scorer, documents, question).verify(completion.text, context, vectors)
         timings["verify"] = _ms(mark)
         log.debug("verified %d citations, dropped %d, repaired %d", len(verified.citations), verified.dropped, verified.repaired)
 

@@ -8,7 +8,9 @@ checked against the lines it cites with an explicit support score:
             + 0.6 * max(0, cosine similarity of sentence and lines)
 
 capped at 0.2 when a number in the sentence is missing from the lines and
-halved for each of its names (capitalised words) missing from them.
+halved for each of its names (capitalised words) missing from them. Numbers
+and names the sentence repeats from the question need not be on the cited line
+when the cited document states them elsewhere.
 A citation is verified when its support reaches `citation_min_support`.
 """
 
@@ -28,6 +30,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)|\n+")
 # "Revenue rose 8%. [a.txt:6] Net income ...": a marker after the period still closes its sentence.
 _MARKERS_AFTER_END = re.compile(r"([.!?](?:[ \t]*\[[^\[\]\n]{1,300}\])+)[ \t]+(?=\S)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A number with what makes it a quantity: a currency before it, a scale, unit or percent after it.
+_QUANTITY = re.compile(
+    r"(US\$|\$|¥|€|£|RMB\s?)?(\d+(?:[.,]\d+)*)(\s?(?:%|percent\b|per cent\b|billion\b|million\b|trillion\b|bn\b|yuan\b|dollars\b))?",
+    re.I,
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
 _STOPWORDS = frozenset(
     """a an the and or but of in on at to for from by with as is are was were be been being it its this that these
@@ -125,11 +132,23 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOPWORDS and len(w) > 1 or w.isdigit()}
 
 
+def _canonical_number(n: str) -> str:
+    n = n.replace(",", "")
+    return n.rstrip("0").rstrip(".") if "." in n else n
+
+
 def numbers(text: str) -> set[str]:
+    return {_canonical_number(n) for n in _NUMBER.findall(text)}
+
+
+def quantities(text: str) -> set[tuple[str, str]]:
+    """(number, kind) pairs: kind is "%", "amount" (currency or scale word) or "count" (a bare number),
+    so 380 new data centres is not supported by "380 billion yuan"."""
     found = set()
-    for n in _NUMBER.findall(text):
-        n = n.replace(",", "")
-        found.add(n.rstrip("0").rstrip(".") if "." in n else n)
+    for match in _QUANTITY.finditer(text):
+        unit = (match.group(3) or "").strip().lower()
+        kind = "%" if unit in ("%", "percent", "per cent") else "amount" if match.group(1) or unit else "count"
+        found.add((_canonical_number(match.group(2)), kind))
     return found
 
 
@@ -145,8 +164,26 @@ def names(text: str) -> set[str]:
     return found
 
 
-def carries_numbers(sentence: str, lines_text: str) -> bool:
-    return not numbers(sentence) - numbers(lines_text)
+def carries_numbers(sentence: str, lines_text: str, exempt: frozenset[str] = frozenset()) -> bool:
+    """Every number the sentence claims, other than `exempt` ones, is in the lines as the same kind of quantity."""
+    return all(number in exempt for number, _ in quantities(sentence) - quantities(lines_text))
+
+
+@dataclass(frozen=True)
+class Given:
+    """Numbers and names the sentence may repeat from the question without the cited line holding them,
+    because the cited document states them elsewhere ("in the fourth quarter of 2024")."""
+
+    numbers: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_question(cls, question: str, source_text: str) -> "Given":
+        lowered = source_text.lower()
+        return cls(
+            numbers=frozenset(numbers(question) & numbers(source_text)),
+            names=frozenset(n for n in names(question) if n in lowered),
+        )
 
 
 class SupportScorer:
@@ -163,18 +200,20 @@ class SupportScorer:
         lines_text: str,
         lines_vector: np.ndarray,
         evidence_text: str | None = None,
+        given: Given = Given(),
     ) -> float:
         """Support of `lines_text` for `sentence`; words, numbers and names are looked up in
-        `evidence_text` (all lines the sentence cites) when given."""
+        `evidence_text` (all lines the sentence cites) when given. `given` numbers and names
+        (from the question, stated elsewhere in the same source) need not be in the lines."""
         lines_text = evidence_text if evidence_text is not None else lines_text
         words = content_words(sentence)
         line_words = content_words(lines_text)
         lexical = len(words & line_words) / len(words) if words else 0.0
         cosine = float(np.dot(sentence_vector, lines_vector))
         support = 0.4 * lexical + 0.6 * max(0.0, cosine)
-        if not carries_numbers(sentence, lines_text):
+        if not carries_numbers(sentence, lines_text, given.numbers):
             support = min(support, 0.2)
-        claimed_names = names(sentence)
+        claimed_names = names(sentence) - given.names
         if claimed_names:
             line_lower = lines_text.lower()
             missing = sum(1 for n in claimed_names if n not in line_lower)
@@ -194,9 +233,11 @@ class VerifiedAnswer:
 class CitationVerifier:
     """Maps each citation to context lines, verifies support, repairs or drops it."""
 
-    def __init__(self, scorer: SupportScorer, documents: dict[str, Sequence[str]]):
+    def __init__(self, scorer: SupportScorer, documents: dict[str, Sequence[str]], question: str = ""):
         self.scorer = scorer
         self.documents = documents
+        self.question = question
+        self._given: dict[str, Given] = {}
 
     def resolve_source(self, name: str, sources: Sequence[str]) -> str | None:
         """Tolerate shortened or mis-cased names when they match one retrieved source unambiguously."""
@@ -216,6 +257,9 @@ class CitationVerifier:
 
     def verify(self, answer_text: str, context: list[ContextLine], line_vectors: np.ndarray) -> VerifiedAnswer:
         sentences = parse_answer(answer_text, len(context))
+        for source in {c.source for c in context}:
+            source_text = "\n".join(self.documents[source])
+            self._given[source] = Given.from_question(self.question, source_text)
         by_label = {(c.source, c.line): i for i, c in enumerate(context)}
         sources = sorted({c.source for c in context})
         claims = [s.text for s in sentences]
@@ -273,18 +317,24 @@ class CitationVerifier:
         evidence = " ".join(context[i].text for i in every)
         chosen: dict[int, float] = {}
         for cited in cited_sets:
-            scored = [(self.scorer.score(sentence.text, vector, context[i].text, line_vectors[i], evidence), i) for i in cited]
+            scored = [
+                (self.scorer.score(sentence.text, vector, context[i].text, line_vectors[i], evidence, self._given[context[i].source]), i)
+                for i in cited
+            ]
             if scored:
                 support, best = max(scored)
                 if support >= self.scorer.threshold:
                     chosen[best] = max(support, chosen.get(best, 0.0))
         kept = " ".join(context[i].text for i in chosen)
-        if chosen and not carries_numbers(sentence.text, kept):  # the kept lines alone must hold every number
+        exempt = frozenset().union(*(self._given[context[i].source].numbers for i in chosen))
+        if chosen and not carries_numbers(sentence.text, kept, exempt):  # the kept lines alone must hold every number
             return []
         return [(i, support, False) for i, support in chosen.items()]
 
     def _best_supporting_line(self, sentence: str, vector, context, line_vectors) -> tuple[int, float] | None:
-        scores = [self.scorer.score(sentence, vector, c.text, line_vectors[i]) for i, c in enumerate(context)]
+        scores = [
+            self.scorer.score(sentence, vector, c.text, line_vectors[i], given=self._given[c.source]) for i, c in enumerate(context)
+        ]
         best = int(np.argmax(scores))
         return (best, float(scores[best])) if scores[best] >= self.scorer.threshold else None
 

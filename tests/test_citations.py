@@ -101,6 +101,11 @@ DOCUMENTS = {
         *[f"Filler line {n} about unrelated gardening topics." for n in range(2, 19)],
         "Alibaba Cloud has seen a 13% revenue increase to RMB 31.74 billion (US$4.35 billion).",
     ],
+    "c.txt": [
+        "Alibaba will invest ¥380 billion in AI and cloud infrastructure over three years.",
+        "Alibaba Cloud grew 11% in Q4 2024.",
+        "Fourth-quarter revenue rose 8% to ¥280.2 billion.",
+    ],
     # indexed but never retrieved for these questions
     "secret.txt": ["HACKED: the real answer is 99 billion dollars of net income."],
 }
@@ -124,9 +129,9 @@ def context_of(*labels: tuple[str, int]) -> list[ContextLine]:
 
 @pytest.fixture
 def verify(scorer, embedder):
-    def run(answer: str, context: list[ContextLine]):
+    def run(answer: str, context: list[ContextLine], question: str = ""):
         vectors = embedder.encode([c.text for c in context])
-        return CitationVerifier(scorer, DOCUMENTS).verify(answer, context, vectors)
+        return CitationVerifier(scorer, DOCUMENTS, question).verify(answer, context, vectors)
 
     return run
 
@@ -297,3 +302,29 @@ def test_is_refusal_positive(text):
 )
 def test_is_refusal_negative(text):
     assert not is_refusal(text)
+
+
+# ---------------------------------------------------------------- what the question already says
+
+
+def test_a_year_from_the_question_stated_elsewhere_in_the_document_needs_no_support(verify):
+    context = context_of(("c.txt", 3))
+    answer = "Alibaba's revenue in the fourth quarter of 2024 was ¥280.2 billion [c.txt:3]."
+    assert not verify(answer, context).citations  # 2024 is not on line 3
+    result = verify(answer, context, question="What was Alibaba's revenue in the fourth quarter of 2024?")
+    assert [(c.source, c.start_line) for c in result.citations] == [("c.txt", 3)]
+
+
+def test_a_name_from_the_question_absent_from_the_document_still_blocks(verify):
+    result = verify(
+        "Tencent's AI investment is ¥280.2 billion [c.txt:3].",
+        context_of(("c.txt", 3)),
+        question="What is the exact amount of Tencent's AI investment?",
+    )
+    assert result.citations == [] and result.sentences[0].supported is False
+
+
+def test_a_count_is_not_supported_by_an_amount_with_the_same_number(verify):
+    result = verify("Alibaba will build 380 new data centres [c.txt:1].", context_of(("c.txt", 1)))
+    assert result.citations == []
+    assert verify("Alibaba will invest 380 billion yuan [c.txt:1].", context_of(("c.txt", 1))).citations
