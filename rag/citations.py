@@ -9,8 +9,8 @@ checked against the lines it cites with an explicit support score:
 
 capped at 0.2 when a number in the sentence is missing from the lines and
 halved for each of its names (capitalised words) missing from them. Numbers
-and names the sentence repeats from the question need not be on the cited line
-when the cited document states them elsewhere.
+the sentence repeats from the question need not be on the cited line when the
+cited document states them elsewhere.
 A citation is verified when its support reaches `citation_min_support`.
 """
 
@@ -171,19 +171,15 @@ def carries_numbers(sentence: str, lines_text: str, exempt: frozenset[str] = fro
 
 @dataclass(frozen=True)
 class Given:
-    """Numbers and names the sentence may repeat from the question without the cited line holding them,
-    because the cited document states them elsewhere ("in the fourth quarter of 2024")."""
+    """Numbers the sentence may repeat from the question without the cited line holding them, because
+    the cited document states them elsewhere ("in the fourth quarter of 2024"). Names get no such
+    leniency: the question's subject ("Tencent") must be on the cited line itself."""
 
     numbers: frozenset[str] = frozenset()
-    names: frozenset[str] = frozenset()
 
     @classmethod
     def from_question(cls, question: str, source_text: str) -> "Given":
-        lowered = source_text.lower()
-        return cls(
-            numbers=frozenset(numbers(question) & numbers(source_text)),
-            names=frozenset(n for n in names(question) if n in lowered),
-        )
+        return cls(numbers=frozenset(numbers(question) & numbers(source_text)))
 
 
 class SupportScorer:
@@ -213,7 +209,7 @@ class SupportScorer:
         support = 0.4 * lexical + 0.6 * max(0.0, cosine)
         if not carries_numbers(sentence, lines_text, given.numbers):
             support = min(support, 0.2)
-        claimed_names = names(sentence) - given.names
+        claimed_names = names(sentence)
         if claimed_names:
             line_lower = lines_text.lower()
             missing = sum(1 for n in claimed_names if n not in line_lower)

@@ -113,7 +113,8 @@ def write_generation(
     """Write a complete generation and make it the live one. Raises IndexWriteError."""
     import faiss
 
-    generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    # Nanoseconds keep names in build order even for several builds within one second.
+    generation = f"gen-{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
     target = index_dir / generation
     staging = index_dir / f".tmp-{generation}"
     try:
