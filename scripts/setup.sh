@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
-stamp=".venv/.installed$( [ -n "$extras" ] && echo -dev )"
+stamp=".venv/.installed"
+if [ "${1:-}" = "--dev" ]; then
+  extras="[dev]"
+  stamp=".venv/.installed-dev"
+fi
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
