@@ -370,7 +370,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                 id=completion_id,
                 created=created,
                 model=answer.model,
-                choices=[ChatChoice(message=ChatChoiceMessage(content=_chat_text(answer)))],
+                choices=[ChatChoice(message=ChatChoiceMessage(content=answer.answer))],
                 usage=_usage(answer),
                 citations=answer.citations,
                 answerable=answer.answerable,
@@ -503,6 +503,3 @@ def _sources_footer(answer: Answer) -> str:
     labels = [f"[{c.source}:{c.start_line}{'' if c.start_line == c.end_line else f'-{c.end_line}'}]" for c in answer.citations]
     return "\n\nSources (verified): " + " ".join(labels)
 
-
-def _chat_text(answer: Answer) -> str:
-    return answer.answer
