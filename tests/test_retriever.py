@@ -111,6 +111,11 @@ def test_bm25_finds_exact_terms(retriever, corpus):
     assert (passages[0].source, passages[0].start_line) == ("finance.txt", 3)
 
 
+def _index_and_open(root, settings, embedder) -> Retriever:
+    Indexer(settings, embedder).build([root], settings.index_dir, progress=False)
+    return Retriever(load_snapshot(settings.index_dir), embedder, settings)
+
+
 def _with_fusion(retriever, monkeypatch, **update):
     monkeypatch.setattr(retriever, "settings", retriever.settings.model_copy(update=update))
 
@@ -177,8 +182,7 @@ def test_hits_across_a_blank_line_merge_but_not_across_text(small_settings, fake
             "filler.txt": "apples\npears\nplums\n",
         }
     )
-    Indexer(small_settings, fake_embedder).build([root], small_settings.index_dir, progress=False)
-    retriever = Retriever(load_snapshot(small_settings.index_dir), fake_embedder, small_settings)
+    retriever = _index_and_open(root, small_settings, fake_embedder)
     passages = retriever.search("zircon", k=5, mode="bm25")
     spans = sorted((p.start_line, p.end_line) for p in passages if p.source == "a.txt")
     assert spans == [(2, 4), (6, 6)]
@@ -198,8 +202,7 @@ def test_a_hit_between_two_passages_joins_them(small_settings, fake_embedder, co
             "b.txt": "plums and apples and pears in the basket today\n",
         }
     )
-    Indexer(small_settings, fake_embedder).build([root], small_settings.index_dir, progress=False)
-    retriever = Retriever(load_snapshot(small_settings.index_dir), fake_embedder, small_settings)
+    retriever = _index_and_open(root, small_settings, fake_embedder)
     assert [i for i, _ in retriever.bm25.search("zircon", 5)] == [1, 3, 2]  # chunk ids of lines 2, 4, 3
     passages = retriever.search("zircon", k=5, mode="bm25")
     assert [(p.source, p.start_line, p.end_line) for p in passages] == [("a.txt", 2, 4)]
