@@ -35,6 +35,10 @@ class RagService:
         self._lock = threading.Lock()
         self._answerer = None
 
+    def over_index(self, index_dir: Path) -> "RagService":
+        """The same service (sharing its loaded models) over another index folder."""
+        return RagService(self.settings.model_copy(update={"index_dir": index_dir}), self._embedder, self._llm)
+
     @property
     def index_dir(self) -> Path:
         return self.settings.index_dir

@@ -36,7 +36,7 @@ def run_eval(
         raise InputError(f"{golden_path} holds no questions")
     if corpus is not None:
         index_dir = eval_index_dir(service, corpus)
-        service = RagService(service.settings.model_copy(update={"index_dir": index_dir}), service._embedder, service._llm)
+        service = service.over_index(index_dir)
         service.index([corpus], progress=False)
     k = k or service.settings.top_k
     started = time.perf_counter()
