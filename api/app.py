@@ -38,8 +38,9 @@ from api.schemas import (
 from rag.errors import InputError, OverloadedError, RagError
 from rag.service import RagService
 from rag.settings import Settings
-from rag.streaming import GenerationGate, MarkerFilter
-from rag.types import Answer
+from rag.streaming import GenerationGate
+from rag.text import citation_label
+from rag.types import Answer, AnswerSentence
 
 log = logging.getLogger("rag.api")
 STATIC = Path(__file__).parent / "static"
@@ -253,7 +254,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         if len(question) > settings.max_question_chars:
             raise _TooLong(f"the question is longer than {settings.max_question_chars} characters")
 
-    def _generate(question: str, k: int | None, history: list[dict]) -> Iterator[str | Answer]:
+    def _generate(question: str, k: int | None, history: list[dict]) -> Iterator[AnswerSentence | Answer]:
         """Hold an answer slot for the whole generation; closing the iterator frees it."""
         require_ready()
         _check_length(question)
@@ -264,7 +265,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         finally:
             state.gate.release()
 
-    async def _events(iterator: Iterator[str | Answer]):
+    async def _events(iterator: Iterator[AnswerSentence | Answer]):
         """Pull from a blocking iterator in a worker thread; a client that leaves closes it, which
         stops the model's generation."""
         try:
@@ -279,7 +280,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(iterator.close)
 
-    async def _final_answer(first, iterator: Iterator[str | Answer]) -> Answer:
+    async def _final_answer(first, iterator: Iterator[AnswerSentence | Answer]) -> Answer:
         """Run a generation to its Answer, then close it (freeing the slot) however this ends."""
         try:
             event = first
@@ -292,7 +293,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_close_quietly, iterator)
 
-    async def _start(iterator: Iterator[str | Answer]):
+    async def _start(iterator: Iterator[AnswerSentence | Answer]):
         """Run the iterator to its first event so errors (overload, bad input) become HTTP statuses."""
         first = await anyio.to_thread.run_sync(next, iterator, None)
         return first
@@ -327,7 +328,6 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
             return _answer_response(request, await _final_answer(first, iterator))
 
         async def events():
-            marker_filter = MarkerFilter()
             async for event in _prepend(first, _events(iterator)):
                 if isinstance(event, Answer):
                     _log_answer(request, event)
@@ -336,10 +336,8 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                     if name == "error":
                         payload = {"detail": event.answer, **payload}
                     yield _sse(name, payload)
-                else:
-                    text = marker_filter.feed(event)
-                    if text:
-                        yield _sse("delta", {"text": text})
+                else:  # a sentence that passed the claim check, with its citations
+                    yield _sse("delta", {"text": event.text + " ", **event.model_dump(exclude={"text"})})
 
         return _GenerationStream(events(), iterator)
 
@@ -388,12 +386,12 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
             return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
         async def events():
-            marker_filter = MarkerFilter()
             yield chunk({"role": "assistant", "content": ""})
+            shown = 0
             async for event in _prepend(first, _events(iterator)):
                 if isinstance(event, Answer):
                     _log_answer(request, event)
-                    tail = _sources_footer(event) if event.answerable else "\n\n" + event.answer
+                    tail = _sources_footer(event) if event.answerable else ("\n\n" if shown else "") + event.answer
                     yield chunk({"content": tail})
                     yield chunk(
                         {},
@@ -401,11 +399,11 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
                         usage=_usage(event),
                         citations=[c.model_dump() for c in event.citations],
                         answerable=event.answerable,
+                        status=event.status,
                     )
-                else:
-                    text = marker_filter.feed(event)
-                    if text:
-                        yield chunk({"content": text})
+                else:  # only sentences that passed the claim check reach the client
+                    yield chunk({"content": ("" if not shown else " ") + event.text})
+                    shown += 1
             yield "data: [DONE]\n\n"
 
         return _GenerationStream(events(), iterator)
@@ -449,7 +447,7 @@ class _GenerationStream(StreamingResponse):
     when a client leaves, this is what stops the model and gives the answer slot back.
     """
 
-    def __init__(self, content, generation: Iterator[str | Answer]):
+    def __init__(self, content, generation: Iterator[AnswerSentence | Answer]):
         super().__init__(content, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         self._generation = generation
 
@@ -500,6 +498,6 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 
 def _sources_footer(answer: Answer) -> str:
-    labels = [f"[{c.source}:{c.start_line}{'' if c.start_line == c.end_line else f'-{c.end_line}'}]" for c in answer.citations]
+    labels = [citation_label(c.source, c.start_line, c.end_line, getattr(c, "page", None)) for c in answer.citations]
     return "\n\nSources (verified): " + " ".join(labels)
 

@@ -16,7 +16,11 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
     top_k: int | None = Field(None, ge=1, le=20, description="Passages retrieved [5].")
-    stream: bool = Field(False, description="Server-sent events: `delta` events, then one `answer` event.")
+    stream: bool = Field(
+        False,
+        description="Server-sent events: one `delta` event per sentence that passed the claim check (text with its "
+        "labels, the sentence and its citations), then one `answer` event with the whole answer object.",
+    )
 
 
 class SearchResponse(BaseModel):

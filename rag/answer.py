@@ -1,31 +1,45 @@
-"""Answering: pick the lines to show the model, ask it, then verify what it cites."""
+"""Answering: retrieve, pick the lines to show the model, let it write, and let out only checked sentences.
+
+The path, step by step (`Answerer.stream`):
+    gate      nothing relevant retrieved -> "not in the documents", the model is not called
+    select    the retrieved lines most similar to the question, within the prompt budget
+    generate  the model writes, citing line labels
+    check     each sentence, once complete, is checked (rag/check.py): its cited lines must state it,
+              and the answer must hold a sentence that answers the question
+    disagree  other sources that give a different figure for a shown claim are quoted and cited
+    outcome   answered / not in the documents (not_found, declined) / no checked answer (unverified)
+              / model failure (model_unavailable, passages kept)
+Only checked sentences are yielded, one `AnswerSentence` at a time, then one `Answer`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
 import numpy as np
 
-from rag.citations import CitationVerifier, ContextLine, SupportScorer, is_refusal, with_labels
+from rag.check import ClaimChecker, ClaimJudge, LineEvidence, find_evidence, word_coverage
+from rag.citations import ContextLine, ParsedSentence, cited_lines, is_refusal, parse_answer
 from rag.conflicts import find_disagreements
 from rag.embedder import Embedder
 from rag.errors import ConfigError, ModelError
 from rag.retriever import Retriever
 from rag.settings import Settings
-from rag.types import Answer, Citation, Passage, SentenceCheck, citation_label
+from rag.text import numbers, split_sentences, with_labels
+from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck, Span
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "The documents do not contain an answer to this question."
-DECLINED = "The documents do not answer this question."
-UNVERIFIED = (
-    "I found related passages, but could not verify an answer from them; see the passages below."
-)
+UNVERIFIED = "Related passages were found, but no answer could be checked against them; see the passages below."
+MODEL_FAILED = "The model is unavailable ({error}); here are the passages that were found."
 _PROMPT_FILES = ("system.txt", "user.txt", "history.txt")
+_REPAIR_CANDIDATES = 2  # lines the judge is asked about when a sentence's own citation fails
 
 
 class Prompts:
@@ -49,13 +63,180 @@ class Prompts:
         ]
 
 
+def complete_sentences(buffer: str, final: bool) -> tuple[list[str], str]:
+    """Split streamed text into the sentences known to be complete and the rest.
+
+    A sentence is complete once the next one has begun with something other than a citation
+    marker (a marker after the period still belongs to the sentence before it).
+    """
+    sentences = split_sentences(buffer)
+    if final:
+        return [s.text for s in sentences], ""
+    done = []
+    for current, following in zip(sentences, sentences[1:]):
+        if following.text.startswith("["):
+            break
+        done.append(current)
+    if not done:
+        return [], buffer
+    return [s.text for s in done], buffer[done[-1].end :]
+
+
+@dataclass
+class _Checked:
+    check: SentenceCheck
+    citations: list[Citation] = field(default_factory=list)
+    answers: bool = False
+
+
+class _AnswerChecker:
+    """Checks one answer's sentences as they complete, and decides which are shown."""
+
+    def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: dict, checker: ClaimChecker, embedder: Embedder):
+        self.question = question
+        self.context = context
+        self.vectors = vectors
+        self.documents = documents
+        self.checker = checker
+        self.embedder = embedder
+        self.sources = sorted({c.source for c in context})
+        self.answered = False  # a shown sentence answers the question
+        self.held: list[_Checked] = []  # stated, but shown only after a sentence that answers
+        self.all: list[_Checked] = []
+        self.refused = False
+        self.repaired = 0
+        self.judge_ms = 0.0
+
+    def _evidence(self, claim: str, indexes: list[int]) -> list[LineEvidence]:
+        return [find_evidence(claim, self.context[i].source, self.context[i].line, self._line_text(i), self.context[i].page) for i in indexes]
+
+    def _line_text(self, index: int) -> str:
+        line = self.context[index]
+        return self.documents[line.source][line.line - 1]
+
+    def _document(self, indexes: list[int]) -> str:
+        return "\n".join("\n".join(self.documents[s]) for s in sorted({self.context[i].source for i in indexes}))
+
+    def _repair_candidates(self, claim: str, exclude: set[int]) -> list[int]:
+        """Context lines most likely to state the claim: shared figures, words and embedding similarity."""
+        vector = self.embedder.encode([claim])[0]
+        figures = numbers(claim)
+        scores = [
+            (len(figures & numbers(line.text)) + word_coverage(claim, line.text) + float(self.vectors[i] @ vector), i)
+            for i, line in enumerate(self.context)
+            if i not in exclude
+        ]
+        return [i for _, i in sorted(scores, reverse=True)[:_REPAIR_CANDIDATES]]
+
+    def feed(self, raw: str) -> list[_Checked]:
+        """Check one complete sentence of the model's text; return the sentences now shown, in order."""
+        shown: list[_Checked] = []
+        for sentence in parse_answer(raw):
+            shown.extend(self._check(sentence))
+        return shown
+
+    def _check(self, sentence: ParsedSentence) -> list[_Checked]:
+        claim = sentence.text
+        if not claim or not any(ch.isalnum() for ch in claim):
+            return []
+        if is_refusal(claim):
+            self.refused = True
+            self.all.append(_Checked(SentenceCheck(text=claim, supported=False, reason="the model said the passages do not answer")))
+            return []
+        started = time.perf_counter()
+        cited = sorted({i for raw in sentence.citations for i in cited_lines(raw, self.sources, self.context)})
+        # A sentence that cites only sources never shown to the model (an invented or injected label
+        # such as [secret.txt:1]) is dropped, never re-pointed at whatever line matches its words.
+        invented = bool(sentence.citations) and not cited
+        verdict, repaired = None, False
+        if cited:
+            verdict = self.checker.states(self.question, claim, self._evidence(claim, cited), self._document(cited))
+        if (verdict is None or not verdict.stated) and not invented and self.context:
+            for index in self._repair_candidates(claim, set(cited)):
+                attempt = self.checker.states(self.question, claim, self._evidence(claim, [index]), self._document([index]))
+                if attempt.stated:
+                    verdict, repaired = attempt, True
+                    self.repaired += 1
+                    break
+        checked = _Checked(SentenceCheck(text=claim, supported=False))
+        self.all.append(checked)
+        if verdict is None or not verdict.stated:
+            checked.check.reason = "it cites a source that was not retrieved" if invented else (
+                verdict.reason if verdict is not None and cited else "no retrieved line states it")
+            self.judge_ms += (time.perf_counter() - started) * 1000
+            return []
+        checks = {"states": verdict.probability}
+        if not self.answered:
+            answers, probability, reason = self.checker.answers(self.question, claim)
+            checks["answers"] = probability
+            checked.answers = answers
+            if not answers:
+                checked.check.reason = reason
+        self.judge_ms += (time.perf_counter() - started) * 1000
+        checked.citations = [self._citation(e, verdict.probability, repaired, checks) for e in verdict.evidence]
+        checked.check.citations = [c.label for c in checked.citations]
+        if not self.answered and not checked.answers:
+            self.held.append(checked)
+            return []
+        checked.check.supported, checked.check.reason = True, None
+        if self.answered:
+            return [checked]
+        self.answered = True
+        shown = [*self.held, checked]
+        for held in self.held:
+            held.check.supported, held.check.reason = True, None
+        self.held = []
+        return shown
+
+    def _citation(self, evidence: LineEvidence, support: float, repaired: bool, checks: dict) -> Citation:
+        return Citation(
+            source=evidence.source, start_line=evidence.line, end_line=evidence.line, page=evidence.page,
+            quote=evidence.text, verified=True, support=support, repaired=repaired, spans=[evidence.span],
+            checks=dict(checks),
+        )
+
+    def add_disagreements(self) -> list[_Checked]:
+        """Quote and cite other sources that give a different figure for a shown claim."""
+        shown = [c for c in self.all if c.check.supported]
+        claims = [(c.check.text, {cit.source for cit in c.citations}) for c in shown]
+        cited = {(cit.source, cit.start_line) for c in shown for cit in c.citations}
+        added = []
+        for found in find_disagreements(claims, self.context, self.embedder.encode):
+            line = found.line
+            if (line.source, line.line) in cited:
+                continue
+            cited.add((line.source, line.line))
+            text = self.documents[line.source][line.line - 1]
+            quote = found.quote.strip("…")
+            start = max(0, text.find(quote))
+            citation = Citation(
+                source=line.source, start_line=line.line, end_line=line.line, page=line.page, quote=text, verified=True,
+                support=1.0, spans=[Span(line=line.line, start_char=start, end_char=start + len(quote))],
+                checks={"quoted": 1.0},
+            )
+            sentence = found.text + "."
+            checked = _Checked(SentenceCheck(text=sentence, supported=True, citations=[citation.label]), [citation])
+            self.all.append(checked)
+            added.append(checked)
+        return added
+
+    def unshown_reasons(self) -> None:
+        for held in self.held:
+            held.check.reason = held.check.reason or "it does not answer the question"
+
+
 class Answerer:
-    def __init__(self, settings: Settings, llm, embedder: Embedder):
+    def __init__(self, settings: Settings, llm, embedder: Embedder, judge_llm=None):
         self.settings = settings
         self.llm = llm
         self.embedder = embedder
         self.prompts = Prompts(settings.prompts_dir)
-        self.scorer = SupportScorer(embedder.encode, settings.citation_min_support)
+        self.checker = ClaimChecker(
+            ClaimJudge(judge_llm or llm, settings.prompts_dir),
+            settings.claim_states_threshold,
+            settings.claim_answers_threshold,
+            settings.claim_verbatim_coverage,
+        )
 
     def select_context(self, question: str, passages: list[Passage], retriever: Retriever) -> tuple[list[ContextLine], np.ndarray]:
         """The lines of the retrieved passages most similar to the question, within the prompt budget.
@@ -88,7 +269,7 @@ class Answerer:
         chosen.sort()  # document order reads better and keeps neighbours together
         return [candidates[i] for i in chosen], vectors[chosen]
 
-    def stream(self, question: str, retriever: Retriever, k: int, history: list[dict]) -> Iterator[str | Answer]:
+    def stream(self, question: str, retriever: Retriever, k: int, history: list[dict]) -> Iterator[AnswerSentence | Answer]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         previous = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)][-2:]
@@ -110,71 +291,67 @@ class Answerer:
         messages = self.prompts.messages(question, context, previous)
         timings["prompt"] = _ms(mark)
 
+        documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
+        answer = _AnswerChecker(question, context, vectors, documents, self.checker, self.embedder)
+        shown: list[_Checked] = []
+
+        def show(items: list[_Checked]) -> Iterator[AnswerSentence]:
+            for item in items:
+                shown.append(item)
+                yield AnswerSentence(text=with_labels(item.check.text, item.check.citations), sentence=item.check, citations=item.citations)
+
         mark = time.perf_counter()
-        completion = None
+        completion, buffer = None, ""
         try:
             for event in self.llm.stream(messages):
                 if isinstance(event, str):
                     timings.setdefault("first_token", _ms(mark))
-                    yield event
+                    ready, buffer = complete_sentences(buffer + event, final=False)
+                    for raw in ready:
+                        yield from show(answer.feed(raw))
                 else:
                     completion = event
         except ModelError as exc:
             timings["generate"] = _ms(mark)
-            yield finish(answer=f"The model is unavailable ({exc}); here is what was found.", answerable=False, status="model_unavailable")
+            yield finish(answer=MODEL_FAILED.format(error=exc), answerable=False, status="model_unavailable",
+                         sentences=[c.check for c in answer.all])
             return
+        ready, _ = complete_sentences(buffer, final=True)
+        for raw in ready:
+            yield from show(answer.feed(raw))
         timings["generate"] = _ms(mark)
+        timings["check"] = round(answer.judge_ms, 1)
         usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
+        answer.unshown_reasons()
+        log.debug("answer: %d sentences, %d shown, %d repaired", len(answer.all), len(shown), answer.repaired)
 
-        mark = time.perf_counter()
-        documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
-        verified = CitationVerifier(self.scorer, documents, question).verify(completion.text, context, vectors)
-        timings["verify"] = _ms(mark)
-        log.debug("verified %d citations, dropped %d, repaired %d", len(verified.citations), verified.dropped, verified.repaired)
-
-        if verified.citations:
-            self._add_disagreements(verified, context, vectors, documents)
-        if not verified.citations:
-            declined = is_refusal(completion.text)
+        if not shown:
+            declined = answer.refused and not answer.held
             yield finish(
-                answer=DECLINED if declined else UNVERIFIED,
+                answer=NOT_FOUND if declined else UNVERIFIED,
                 answerable=False,
                 status="declined" if declined else "unverified",
-                sentences=verified.sentences,
+                sentences=[c.check for c in answer.all],
                 usage=usage,
             )
             return
+        yield from show(answer.add_disagreements())
+        citations: dict[tuple, Citation] = {}
+        for item in shown:
+            for citation in item.citations:
+                key = (citation.source, citation.page, citation.start_line)
+                if key in citations:
+                    citations[key].spans.extend(s for s in citation.spans if s not in citations[key].spans)
+                else:
+                    citations[key] = citation.model_copy(deep=True)
         yield finish(
-            answer=verified.text,
+            answer=" ".join(with_labels(item.check.text, item.check.citations) for item in shown),
             answerable=True,
             status="answered",
-            citations=verified.citations,
-            sentences=verified.sentences,
+            citations=list(citations.values()),
+            sentences=[c.check for c in answer.all],
             usage=usage,
         )
-
-
-    def _add_disagreements(self, verified, context: list[ContextLine], vectors: np.ndarray, documents) -> None:
-        """Quote and cite other sources that give a different figure for a claim the answer makes."""
-        sources_of = {citation_label(c.source, c.start_line, c.end_line): c.source for c in verified.citations}
-        claims = [(s.text, {sources_of[label] for label in s.citations}) for s in verified.sentences if s.supported]
-        cited = {(c.source, c.start_line) for c in verified.citations}
-        for found in find_disagreements(claims, context, self.embedder.encode):
-            line = found.line
-            if (line.source, line.line) in cited:
-                continue
-            sentence = found.text + "."
-            index = context.index(line)
-            support = self.scorer.score(found.quote, self.embedder.encode([found.quote])[0], line.text, vectors[index])
-            if support < self.scorer.threshold:
-                continue
-            cited.add((line.source, line.line))
-            verified.citations.append(
-                Citation(source=line.source, start_line=line.line, end_line=line.line,
-                         quote=documents[line.source][line.line - 1], verified=True, support=support)
-            )
-            verified.sentences.append(SentenceCheck(text=sentence, supported=True, citations=[line.label]))
-            verified.text = f"{verified.text} {with_labels(sentence, [line.label])}"
 
 
 def _ms(since: float) -> float:

@@ -131,7 +131,7 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_ask(args) -> int:
-    from rag.types import Answer
+    from rag.types import NOT_IN_DOCUMENTS, Answer
 
     service = _service(args)
     stream = not args.json and sys.stdout.isatty()
@@ -139,23 +139,30 @@ def _cmd_ask(args) -> int:
     for event in service.ask_stream(args.question, args.k):
         if isinstance(event, Answer):
             answer = event
-        elif stream:
-            print(event, end="", flush=True)
+        elif stream:  # a sentence that passed the claim check: final, so it can be shown at once
+            print(event.text, end=" ", flush=True)
+    failed = answer.status == "model_unavailable"
     if args.json:
         print(answer.model_dump_json(indent=1))
-        return 0
-    if stream:
-        print("\n")
-    print(answer.answer if not stream or not answer.answerable else "Verified answer:\n" + answer.answer)
-    if answer.citations:
-        print("\nCitations:")
+        return 1 if failed else 0
+    if failed:
+        print(f"rag: error: {answer.answer}", file=sys.stderr)
+    elif answer.answerable:
+        print("\n" if stream else answer.answer + "\n")
+        print("Citations (each checked against its line):")
         for citation in answer.citations:
-            mark = "verified" if citation.verified else "NOT verified"
-            lines = f"{citation.start_line}" if citation.start_line == citation.end_line else f"{citation.start_line}-{citation.end_line}"
-            print(f"  [{citation.source}:{lines}] ({mark})")
-            for line in citation.quote.splitlines():
-                print(f"      > {line}")
-    return 0
+            print(f"  {citation.label}{' (found by the service)' if citation.repaired else ''}")
+            for span in citation.spans:
+                print(f"      > {citation.quote.splitlines()[span.line - citation.start_line][span.start_char : span.end_char]}")
+        return 0
+    else:
+        kind = "Not in the documents" if answer.status in NOT_IN_DOCUMENTS else "No checked answer"
+        print(f"{kind}: {answer.answer}")
+    if answer.passages:
+        print("\nPassages found:")
+        for passage in answer.passages:
+            print(f"  {passage.label} {' '.join(passage.text.split())[:100]}")
+    return 1 if failed else 0
 
 
 def _cmd_serve(args) -> int:

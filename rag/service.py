@@ -13,7 +13,7 @@ from rag.indexer import Indexer, IndexStats
 from rag.retriever import Mode, Retriever, load_reranker
 from rag.settings import Settings
 from rag.store import current_generation, load_snapshot
-from rag.types import Answer, Passage
+from rag.types import Answer, AnswerSentence, Passage
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,21 @@ class RagService:
         return self._llm
 
     @property
+    def judge_llm(self):
+        """The model that checks claims: `judge_model`, or the answering model."""
+        judge_model = self.settings.judge_model
+        if not judge_model or judge_model == self.llm.model:
+            return self.llm
+        from rag.llm.client import LLMClient
+
+        return LLMClient(self.settings.model_copy(update={"llm_model": judge_model}))
+
+    @property
     def answerer(self):
         if self._answerer is None:
             from rag.answer import Answerer
 
-            self._answerer = Answerer(self.settings, self.llm, self.embedder)
+            self._answerer = Answerer(self.settings, self.llm, self.embedder, self.judge_llm)
         return self._answerer
 
     # Indexing -----------------------------------------------------------
@@ -104,8 +114,8 @@ class RagService:
 
     def ask_stream(
         self, question: str, k: int | None = None, history: list[dict] | None = None
-    ) -> Iterator[str | Answer]:
-        """Yield answer text deltas as the model writes them, then the verified Answer."""
+    ) -> Iterator[AnswerSentence | Answer]:
+        """Yield each answer sentence once it has passed the claim check, then the whole Answer."""
         question = self._check_question(question)
         return self.answerer.stream(question, self.retriever, k or self.settings.answer_passages, history or [])
 

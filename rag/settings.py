@@ -93,8 +93,19 @@ class Settings(BaseSettings):
         500, ge=50, description="Word pieces of retrieved lines shown to the model (prompt size drives CPU latency)."
     )
 
-    # Citations
-    citation_min_support: float = Field(0.45, ge=0, le=1, description="Support score a cited line needs.")
+    # The claim check (rag/check.py); thresholds chosen on the dev sets named in evals/README.md
+    judge_model: str | None = Field(
+        None, description="litellm model that checks claims (yes/no questions); the answering model when unset."
+    )
+    claim_states_threshold: float = Field(
+        0.5, ge=0, le=1, description="Judge probability that a cited line states a sentence, needed to show it."
+    )
+    claim_answers_threshold: float = Field(
+        0.5, ge=0, le=1, description="Judge probability that a sentence answers the question, needed to answer."
+    )
+    claim_verbatim_coverage: float = Field(
+        0.9, ge=0, le=1, description="Share of a sentence's words found in its cited sentence to count as stated without the judge."
+    )
 
     # Serving
     host: str = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""Helpers for showing model output while it is generated, before it is verified."""
+"""Admission control for generations: how many run at once, how many may wait."""
 
 from __future__ import annotations
 
@@ -6,41 +6,6 @@ import threading
 import time
 
 from rag.errors import OverloadedError
-
-_MAX_MARKER = 300
-
-
-class MarkerFilter:
-    """Removes `[...]` citation markers from streamed text.
-
-    Citations are shown only after they are verified, so token deltas carry the
-    answer's words and the markers are held back (a bracket that does not close
-    within a few hundred characters is let through as text).
-    """
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        out = []
-        for ch in text:
-            if self._held:
-                self._held += ch
-                if ch == "]":
-                    self._held = ""
-                elif ch == "\n" or len(self._held) > _MAX_MARKER:
-                    out.append(self._held)
-                    self._held = ""
-            elif ch == "[":
-                self._held = ch
-            else:
-                out.append(ch)
-        return "".join(out)
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
-
 
 class GenerationGate:
     """Bounds generations running at once and requests waiting for one.

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rag.text import citation_label
+
 
 @dataclass(slots=True)
 class Chunk:
@@ -58,23 +60,51 @@ class Passage(BaseModel):
         return citation_label(self.source, self.start_line, self.end_line)
 
 
+class Span(BaseModel):
+    """The words inside one cited line that support a claim: line[start_char:end_char]."""
+
+    line: int = Field(ge=1)
+    start_char: int = Field(ge=0)
+    end_char: int = Field(ge=0)
+
+
 class Citation(BaseModel):
     source: str
     start_line: int = Field(ge=1)
     end_line: int = Field(ge=1)
+    page: int | None = Field(None, ge=1, description="Page of a paged document; lines are numbered within it.")
     quote: str = Field(description="The exact text of the cited lines.")
     verified: bool
-    support: float | None = Field(None, description="Support score of the cited lines for the sentence.")
-    repaired: bool = Field(False, description="The model cited another place; the service corrected it.")
+    support: float | None = Field(None, description="Probability that the cited lines state the sentence.")
+    repaired: bool = Field(False, description="The model cited another place (or none); the service found this one.")
+    spans: list[Span] = Field(default_factory=list, description="The supporting words inside the cited lines.")
+    checks: dict[str, float] = Field(
+        default_factory=dict,
+        description="Evidence of the claim check: states (the lines state the sentence), answers (the sentence answers the question).",
+    )
+
+    @property
+    def label(self) -> str:
+        return citation_label(self.source, self.start_line, self.end_line, self.page)
 
 
 class SentenceCheck(BaseModel):
     text: str
     supported: bool
     citations: list[str] = Field(default_factory=list, description="Labels of the verified citations.")
+    reason: str | None = Field(None, description="Why an unsupported sentence was held back.")
+
+
+class AnswerSentence(BaseModel):
+    """One sentence of an answer, sent as soon as it is complete and has passed the claim check."""
+
+    text: str = Field(description="The sentence with its citation labels.")
+    sentence: SentenceCheck
+    citations: list[Citation] = Field(default_factory=list, description="The citations this sentence carries.")
 
 
 AnswerStatus = Literal["answered", "not_found", "declined", "unverified", "model_unavailable"]
+NOT_IN_DOCUMENTS: frozenset[str] = frozenset({"not_found", "declined"})
 
 
 class Answer(BaseModel):
@@ -83,9 +113,10 @@ class Answer(BaseModel):
     status: AnswerStatus = Field(
         "answered",
         description=(
-            "answered; not_found (nothing relevant retrieved, model not called); declined (the model said the "
-            "passages do not answer); unverified (related passages found but no claim could be verified); "
-            "model_unavailable (the model failed; passages are still returned)"
+            "answered (every shown sentence passed the claim check); not_found (nothing relevant retrieved, model "
+            "not called) and declined (the model said the passages do not answer): the documents do not hold the "
+            "answer; unverified (related passages found, but no sentence that answers the question could be "
+            "checked against them); model_unavailable (an error: the model failed; passages are still returned)"
         ),
     )
     citations: list[Citation] = Field(default_factory=list)
@@ -94,8 +125,3 @@ class Answer(BaseModel):
     model: str
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, int] = Field(default_factory=dict, description="prompt_tokens and completion_tokens.")
-
-
-def citation_label(source: str, start_line: int, end_line: int) -> str:
-    lines = str(start_line) if start_line == end_line else f"{start_line}-{end_line}"
-    return f"[{source}:{lines}]"

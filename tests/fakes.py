@@ -5,7 +5,9 @@
     client = LLMClient(Settings(llm_model="fake/model", llm_retry_backoff_s=0.01))
     client.complete([{"role": "user", "content": "..."}]).text
 
-When no answer is queued the fake answers "I don't know.". `fail_next(n, kind)` makes the
+When no answer is queued the fake answers "I don't know.". Yes/no questions of the claim
+judge (one-token requests) are answered from `queue_verdicts(...)`, "yes" when none is queued,
+and recorded in `judged`, not `requests`. `fail_next(n, kind)` makes the
 next n calls fail: "timeout" (litellm.Timeout), "server_error" (HTTP 500), "garbage" (an
 empty reply), "auth" (HTTP 401, never retried) or "broken_stream" (a stream that breaks
 after two deltas; HTTP 500 for a plain completion). Streams yield the answer in small
@@ -51,6 +53,8 @@ class FakeLLM(CustomLLM):
             self.failures: list[str] = []
             self.requests: list[list[dict]] = []
             self.params: list[dict] = []  # optional params of each call (temperature, max_tokens, ...)
+            self.verdicts: list[str] = []
+            self.judged: list[list[dict]] = []
             self.delay_s: float = 0.0
             self.deltas_sent = 0  # deltas actually produced by streams (early close shows here)
             self.streams_closed_early = 0
@@ -59,6 +63,11 @@ class FakeLLM(CustomLLM):
     def queue(self, *answers: str) -> None:
         with self._lock:
             self.answers.extend(answers)
+
+    def queue_verdicts(self, *verdicts: str) -> None:
+        """Replies ("yes"/"no") to the claim judge's next questions."""
+        with self._lock:
+            self.verdicts.extend(verdicts)
 
     def fail_next(self, n: int, kind: str) -> None:
         if kind not in FAIL_KINDS:
@@ -70,6 +79,10 @@ class FakeLLM(CustomLLM):
 
     def _next(self, messages: list, optional_params: dict) -> str:
         """Record the call; raise or return the answer text ("" for garbage, None for a broken stream)."""
+        if optional_params.get("max_tokens") == 1 and optional_params.get("logprobs"):
+            with self._lock:
+                self.judged.append([dict(m) for m in messages])
+                return self.verdicts.pop(0) if self.verdicts else "yes"
         with self._lock:
             self.requests.append([dict(m) for m in messages])
             self.params.append(dict(optional_params or {}))

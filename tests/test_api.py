@@ -194,7 +194,7 @@ def test_ask_respects_top_k(client, fake):
     assert len(body["passages"]) <= 2
 
 
-def test_ask_stream_sends_deltas_then_one_answer(client, fake):
+def test_ask_stream_sends_checked_sentences_then_one_answer(client, fake):
     fake.queue(NET_INCOME_ANSWER)
     response = client.post("/v1/ask", json={"question": NET_INCOME_QUESTION, "stream": True})
     assert response.status_code == 200
@@ -204,17 +204,47 @@ def test_ask_stream_sends_deltas_then_one_answer(client, fake):
     assert names.count("answer") == 1 and names[-1] == "answer", names
     deltas = [data for name, data in frames if name == "delta"]
     assert deltas and set(names) == {"delta", "answer"}
-    for data in deltas:
-        assert set(data) == {"text"} and isinstance(data["text"], str)
+    for data in deltas:  # each delta is one whole sentence that passed the check, with its citations
+        assert set(data) == {"text", "sentence", "citations"}
+        assert data["sentence"]["supported"] is True and data["citations"]
+        assert all(c["verified"] and c["spans"] for c in data["citations"])
     streamed = "".join(d["text"] for d in deltas)
-    assert not MARKER.search(streamed), streamed
-    assert "[" not in streamed and "]" not in streamed
-    assert "48.9 billion" in streamed
+    assert "48.9 billion" in streamed and f"[{NET_INCOME_SOURCE}:6]" in streamed
     answer = frames[-1][1]
     assert ANSWER_KEYS <= answer.keys()
     assert answer["answerable"] is True
     assert answer["citations"][0]["verified"] is True
-    assert f"[{NET_INCOME_SOURCE}:6]" in answer["answer"]
+    assert answer["answer"] == streamed.strip()
+
+
+UNSUPPORTED = "Alibaba also bought Tesla for $9 billion"
+
+
+def test_unsupported_sentence_never_leaves_any_route(client, fake):
+    answer_text = f"{NET_INCOME_ANSWER} {UNSUPPORTED} [{NET_INCOME_SOURCE}:6]."
+    for body in ({"question": NET_INCOME_QUESTION}, {"question": NET_INCOME_QUESTION, "stream": True}):
+        fake.queue(answer_text)
+        response = client.post("/v1/ask", json=body)
+        assert "48.9 billion" in response.text
+        if body.get("stream"):
+            deltas = [data for name, data in sse_json(response.text) if name == "delta"]
+            assert deltas and not any("Tesla" in d["text"] for d in deltas)
+            final = sse_json(response.text)[-1][1]
+        else:
+            final = response.json()
+        assert "Tesla" not in final["answer"]
+        assert [s["supported"] for s in final["sentences"]] == [True, False]
+    for stream in (False, True):
+        fake.queue(answer_text)
+        response = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": NET_INCOME_QUESTION}], "stream": stream},
+        )
+        if stream:
+            content = "".join(c["choices"][0]["delta"].get("content") or "" for _, c in sse_json(response.text)[:-1])
+        else:
+            content = response.json()["choices"][0]["message"]["content"]
+        assert "48.9 billion" in content and "Tesla" not in content
 
 
 def test_ask_not_answerable_when_model_declines(client, fake):

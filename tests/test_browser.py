@@ -2,14 +2,20 @@
 
 One server (module fixture) over a copy of seeds/ plus tests/data/xss/xss.md, a file whose
 lines hold HTML that would run script if the page ever inserted document text as markup.
-Two model calls in all: one per test.
+Two model calls in all: the first two tests. The others intercept `/v1/ask` in the browser
+(`page.route`) and answer it with a fixed answer object or event stream, so they check the
+page's rendering of the API's answer shape (checked `sentences`, `citations` with `spans`,
+statuses) without a model; `/v1/sources` still comes from the real server unless a test
+intercepts it too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -105,6 +111,7 @@ def test_answer_with_citation_opens_source_lines(page):
     numbers = [int(n) for n in page.locator("#source-panel .source-line.cited").evaluate_all(
         "rows => rows.map(r => r.dataset.line)")]
     assert numbers == list(range(start, end + 1))
+    page.wait_for_timeout(250)  # let the panel's slide-in finish before the screenshot
     page.screenshot(path=str(ARTIFACTS / "chat-citation.png"))
 
     page.set_viewport_size({"width": 375, "height": 800})
@@ -137,4 +144,231 @@ def test_document_html_is_shown_as_text_never_run(page):
     assert page.evaluate("window.__xss") is None
     assert page.locator("#source-panel script, #conversation script").count() == 0
     assert page.locator('#source-panel img, #conversation img').count() == 0
+    assert page.errors == []
+
+
+# ----------------------------------------------------------------- fixed answers, no model
+
+NET_INCOME_SOURCE = "002_9fd4f84746180eec.txt"
+UNSUPPORTED = "Profit fell 68% in the quarter."
+NO_ANSWER_TEXT = "The documents do not contain an answer to this question."
+UNVERIFIED_TEXT = "Related passages were found, but no answer could be checked against them."
+
+
+def corpus_line(source: str, n: int) -> str:
+    from rag.loader import split_lines
+
+    return split_lines((PROJECT_ROOT / "seeds" / source).read_bytes().decode("utf-8"))[n - 1]
+
+
+def sse(events: list[tuple[str, dict]]) -> str:
+    return "".join(f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for name, data in events)
+
+
+def route_ask(page, *, status: int = 200, json_body: dict | None = None, sse_body: str | None = None) -> list[dict]:
+    """Answer every POST /v1/ask in this page with a fixed body; returns the request bodies seen."""
+    seen: list[dict] = []
+
+    def handle(route):
+        seen.append(json.loads(route.request.post_data or "{}"))
+        if sse_body is not None:
+            route.fulfill(status=status, body=sse_body, headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        else:
+            route.fulfill(status=status, body=json.dumps(json_body, ensure_ascii=False),
+                          headers={"Content-Type": "application/json"})
+
+    page.route("**/v1/ask", handle)
+    return seen
+
+
+def record_streamed_sentences(page) -> None:
+    """Keep (in window.__streamed) the text of every sentence appended to a streaming answer."""
+    page.evaluate("""() => {
+        window.__streamed = [];
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (!(r.target instanceof Element) || !r.target.matches('.answer-text.streaming')) continue;
+                for (const n of r.addedNodes) {
+                    if (n instanceof Element && n.matches('.sentence')) {
+                        window.__streamed.push({text: n.textContent,
+                                                chips: n.querySelectorAll('button.citation-chip').length});
+                    }
+                }
+            }
+        }).observe(document.querySelector('#conversation'), {childList: true, subtree: true});
+    }""")
+
+
+def net_income_answer() -> tuple[dict, dict, str]:
+    """An answer whose first sentence cites line 6 with a span; its second sentence failed the check."""
+    line = corpus_line(NET_INCOME_SOURCE, 6)
+    start = line.index("net income hitting")
+    end = line.index("($6.45 billion)") + len("($6.45 billion)")
+    label = f"[{NET_INCOME_SOURCE}:6]"
+    citation = {
+        "source": NET_INCOME_SOURCE, "start_line": 6, "end_line": 6, "page": None, "quote": line,
+        "verified": True, "repaired": False, "support": 0.93, "checks": {"states": 0.93, "answers": 0.88},
+        "spans": [{"line": 6, "start_char": start, "end_char": end}],
+    }
+    supported = {"text": "Net income was ¥48.9 billion ($6.45 billion).", "supported": True,
+                 "citations": [label], "reason": None}
+    unsupported = {"text": UNSUPPORTED, "supported": False, "citations": [],
+                   "reason": "the cited line does not state it"}
+    answer = {
+        "answer": f"Net income was ¥48.9 billion ($6.45 billion) {label}.",
+        "answerable": True,
+        "status": "answered",
+        "citations": [citation],
+        "sentences": [supported, unsupported],
+        "passages": [{"source": NET_INCOME_SOURCE, "start_line": 6, "end_line": 6, "text": line, "score": 0.8}],
+        "model": "fake/model",
+        "timings_ms": {"retrieve": 5, "generate": 20, "total": 30},
+    }
+    delta = {"text": f"Net income was ¥48.9 billion ($6.45 billion) {label}. ", "sentence": supported,
+             "citations": [citation]}
+    return answer, delta, line[start:end]
+
+
+def test_checked_sentences_chips_and_span_highlight(page):
+    answer, delta, span_text = net_income_answer()
+    requests = route_ask(page, sse_body=sse([("delta", delta), ("answer", answer)]))
+    record_streamed_sentences(page)
+    message = ask(page, "What was Alibaba's net income in the fourth quarter?")
+    assert requests and requests[0].get("stream") is True
+
+    # while streaming, the checked sentence was appended with its chip
+    streamed = page.evaluate("window.__streamed")
+    assert streamed and "Net income was ¥48.9 billion" in streamed[0]["text"], streamed
+    assert streamed[0]["chips"] == 1, streamed
+
+    assert message.get_attribute("data-status") == "answered"
+    answer_text = message.locator(".answer-text")
+    assert answer_text.count() == 1
+    shown = answer_text.inner_text()
+    assert "Net income was ¥48.9 billion ($6.45 billion)." in shown, shown
+    assert UNSUPPORTED not in shown, shown
+    assert f"[{NET_INCOME_SOURCE}:6]" not in shown, shown  # the label is a chip, not text
+    # the dropped claim is never visible as answer text (at most in a collapsed, marked detail)
+    for handle in page.get_by_text(UNSUPPORTED).all():
+        assert not handle.is_visible()
+        assert handle.evaluate("n => !n.closest('.answer-text') && !!n.closest('details.dropped')")
+
+    chips = answer_text.locator("button.citation-chip")
+    assert chips.count() == 1
+    chip = chips.first
+    assert chip.is_visible()
+    assert chip.get_attribute("data-source") == NET_INCOME_SOURCE
+    assert (chip.get_attribute("data-start"), chip.get_attribute("data-end")) == ("6", "6")
+    assert chip.inner_text().replace("\n", "") == f"{NET_INCOME_SOURCE}:6"
+
+    chip.click()
+    page.wait_for_selector('#source-panel[data-loaded="true"]', timeout=30_000)
+    cited = page.locator("#source-panel .source-line.cited")
+    assert cited.evaluate_all("rows => rows.map(r => r.dataset.line)") == ["6"]
+    assert "net income hitting" in cited.first.inner_text()
+    marks = page.locator("#source-panel mark.span")
+    assert marks.count() == 1
+    assert marks.first.text_content() == span_text
+    assert marks.first.evaluate("m => m.closest('.source-line').dataset.line") == "6"
+    # the whole line is still there, the mark only wraps the span's characters
+    full = cited.first.locator(".line-text").text_content()
+    assert full == corpus_line(NET_INCOME_SOURCE, 6)
+    # a span's mark looks different from the cited line's highlight
+    assert marks.first.evaluate("m => getComputedStyle(m).backgroundColor") != cited.first.evaluate(
+        "r => getComputedStyle(r).backgroundColor")
+    page.wait_for_timeout(200)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "citation-span.png"))
+    assert page.errors == []
+
+
+def test_paged_citation_label_and_span_as_text(page):
+    """A PDF citation: chip label names the page, the source request carries page=, and span
+    text that looks like HTML is marked as text, never run."""
+    lines = ["Intro line", "<b>Revenue</b> grew <img src=x onerror=\"window.__xss=3\"> 12% to $5m.", "Outro"]
+    start = lines[1].index("12%")
+    label = "[report.pdf:p3:12-13]"
+    citation = {"source": "report.pdf", "start_line": 12, "end_line": 13, "page": 3, "quote": "\n".join(lines[1:]),
+                "verified": True, "repaired": False, "support": 0.9,
+                "spans": [{"line": 12, "start_char": start, "end_char": start + len("12% to $5m")}]}
+    # an equal-looking citation on another page must not be picked for this label
+    other = dict(citation, page=4, spans=[])
+    answer = {
+        "answer": f"Revenue grew 12% {label}.", "answerable": True, "status": "answered",
+        "citations": [other, citation],
+        "sentences": [{"text": "Revenue grew 12%.", "supported": True, "citations": [label], "reason": None}],
+        "passages": [], "model": "fake/model", "timings_ms": {},
+    }
+    route_ask(page, json_body=answer)
+    source_urls: list[str] = []
+
+    def sources(route):
+        source_urls.append(route.request.url)
+        route.fulfill(status=200, headers={"Content-Type": "application/json"},
+                      body=json.dumps({"source": "report.pdf", "start_line": 11, "end_line": 13, "lines": lines}))
+
+    page.route("**/v1/sources/report.pdf*", sources)
+    message = ask(page, "How much did revenue grow?")
+    chip = message.locator(".answer-text button.citation-chip")
+    assert chip.count() == 1
+    assert chip.get_attribute("data-page") == "3"
+    assert chip.inner_text().replace("\n", "") == "report.pdf:p3:12-13"
+    chip.click()
+    page.wait_for_selector('#source-panel[data-loaded="true"]', timeout=30_000)
+    query = parse_qs(urlparse(source_urls[-1]).query)
+    assert query["page"] == ["3"], source_urls
+    assert page.locator("#source-panel .source-line.cited").evaluate_all(
+        "rows => rows.map(r => r.dataset.line)") == ["12", "13"]
+    assert page.locator("#source-panel mark.span").all_text_contents() == ["12% to $5m"]
+    assert "page 3" in page.locator("#source-sub").inner_text()
+    assert page.locator("#source-panel .source-line .line-text").all_text_contents()[1] == lines[1]
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#source-panel img, #source-panel b").count() == 0
+    assert page.errors == []
+
+
+PASSAGE = {"source": NET_INCOME_SOURCE, "start_line": 6, "end_line": 6, "text": "net income hitting ¥48.9 billion",
+           "score": 0.5}
+
+
+def status_answer(status: str, answer: str) -> dict:
+    return {"answer": answer, "answerable": False, "status": status, "citations": [],
+            "sentences": [{"text": "The Zorblax boils water in 3 minutes.", "supported": False, "citations": [],
+                           "reason": "no cited line states it"}] if status == "unverified" else [],
+            "passages": [PASSAGE], "model": "fake/model", "timings_ms": {}}
+
+
+@pytest.mark.parametrize(
+    ("status", "http_status", "heading", "shows_passages"),
+    [
+        ("not_found", 200, NO_ANSWER_TEXT, False),
+        ("declined", 200, NO_ANSWER_TEXT, False),
+        ("unverified", 200, UNVERIFIED_TEXT, True),
+        ("model_unavailable", 200, "The model is unavailable", True),
+        ("model_unavailable", 502, "The model is unavailable", True),
+    ],
+)
+def test_status_wording(page, status, http_status, heading, shows_passages):
+    body = status_answer(status, "The model is unavailable (fake: boom); here is what was found."
+                         if status == "model_unavailable" else "Some words from the model.")
+    if http_status != 200:
+        body = {"detail": "the model provider failed", **body}
+    route_ask(page, status=http_status, json_body=body)
+    message = ask(page, "How long does the Zorblax 9000 take to boil one litre of water?")
+    assert message.get_attribute("data-status") == status
+    text = message.inner_text()
+    assert heading in text, text
+    for handle in message.get_by_text("Zorblax boils water").all():  # a dropped claim: never visible
+        assert not handle.is_visible()
+    passages = message.locator("details.passages")
+    assert passages.count() == 1
+    assert passages.first.evaluate("d => d.open") is shows_passages
+    if status == "model_unavailable":
+        assert "error" in message.get_attribute("class")
+        assert "fake: boom" in message.locator(".unavailable-detail").inner_text()
+    else:
+        assert "Some words from the model." not in text  # the fixed wording, not unchecked text
+    for other in {NO_ANSWER_TEXT, UNVERIFIED_TEXT, "The model is unavailable"} - {heading}:
+        assert other not in text
     assert page.errors == []

@@ -1,25 +1,12 @@
-"""Citations the service owns: parsing what the model wrote, verifying, repairing and dropping citations.
-
-Parsing tests need no model. Verification uses the real all-MiniLM-L6-v2 embedder (loaded once
-per session, about 5 s) because the support threshold is calibrated against it.
-"""
+"""Citations as the model writes them: parsing an answer's sentences and markers, and mapping each
+citation to the context lines it names. No model. (How markers and labels are read and written is
+tested in test_text.py; whether cited lines state a sentence, in the claim check's tests.)"""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from rag.citations import (
-    CitationVerifier,
-    ContextLine,
-    SupportScorer,
-    is_refusal,
-    numbers,
-    parse_answer,
-)
-from rag.settings import Settings
-
-THRESHOLD = Settings().citation_min_support
+from rag.citations import ContextLine, cited_lines, is_refusal, parse_answer, resolve_source
 
 # ---------------------------------------------------------------- parse_answer
 
@@ -45,27 +32,15 @@ def test_citation_without_range():
     assert [(c.source, c.start, c.end) for c in s.citations] == [("a.txt", None, None)]
 
 
-def test_shortened_name_is_parsed_and_resolved_to_the_one_retrieved_source():
+def test_shortened_name_is_not_a_citation():
     [s] = parse_answer("Net income was ¥48.9 billion [002_9fd4].")
-    [c] = s.citations
-    assert (c.source, c.start) == ("002_9fd4", None)
-    verifier = CitationVerifier(SupportScorer(lambda t: None, THRESHOLD), {})
-    sources = ["000_c7bc9c907a8bee7e.txt", "002_9fd4f84746180eec.txt"]
-    assert verifier.resolve_source("002_9fd4", sources) == "002_9fd4f84746180eec.txt"
-    assert verifier.resolve_source("002_9FD4F84746180EEC.TXT", sources) == "002_9fd4f84746180eec.txt"
-    assert verifier.resolve_source("00", sources) is None  # ambiguous
-    assert verifier.resolve_source("secret.txt", sources) is None
+    assert s.citations == [] and s.text == "Net income was ¥48.9 billion."
 
 
-def test_numbered_citation_refers_to_context_line():
-    [s] = parse_answer("Net income was ¥48.9 billion [2].", n_context=3)
-    [c] = s.citations
-    assert c.source is None and c.start == 2
-
-
-def test_number_beyond_context_is_not_a_context_reference():
-    [s] = parse_answer("Net income was ¥48.9 billion [7].", n_context=3)
-    assert all(c.source is not None or c.start is None or c.start <= 3 for c in s.citations)
+@pytest.mark.parametrize("bracket", ["[sic]", "[1]", "[7]", "[a]", "[citation needed]", "[Reuters]"])
+def test_a_bracket_that_is_not_a_citation_cites_nothing(bracket):
+    [s] = parse_answer(f"Net income was ¥48.9 billion {bracket}.")
+    assert s.citations == []
 
 
 def test_several_citations_in_one_bracket():
@@ -87,186 +62,68 @@ def test_sentences_split_with_their_own_citations():
     assert [[c.source for c in s.citations] for s in sentences] == [["a.txt"], ["b.txt"], []]
 
 
-# ---------------------------------------------------------------- verification
+# ---------------------------------------------------------------- which context lines a citation names
 
-DOCUMENTS = {
-    "a.txt": [
-        "Alibaba shares hit a three-year high after the announcement.",
-        "Alibaba Cloud saw an 11% year-on-year revenue increase in the fourth quarter.",
-        "Alibaba's fourth-quarter net income hit ¥48.9 billion ($6.45 billion).",
-        "The weather in Hangzhou was mild that week.",
-    ],
-    "b.txt": [
-        "Site navigation",
-        *[f"Filler line {n} about unrelated gardening topics." for n in range(2, 19)],
-        "Alibaba Cloud has seen a 13% revenue increase to RMB 31.74 billion (US$4.35 billion).",
-    ],
-    "c.txt": [
-        "Alibaba will invest ¥380 billion in AI and cloud infrastructure over three years.",
-        "Alibaba Cloud grew 11% in Q4 2024.",
-        "Alibaba’s fourth-quarter revenue rose 8% to ¥280.2 billion.",
-        "Rivals such as Tencent and Baidu are also spending on AI.",
-    ],
-    # indexed but never retrieved for these questions
-    "secret.txt": ["HACKED: the real answer is 99 billion dollars of net income."],
-}
+SOURCES = ["000_c7bc9c907a8bee7e.txt", "002_9fd4f84746180eec.txt", "guides/setup.md"]
 
 
-@pytest.fixture(scope="session")
-def embedder():
-    from rag.embedder import Embedder
-
-    return Embedder("all-MiniLM-L6-v2")
-
-
-@pytest.fixture(scope="session")
-def scorer(embedder):
-    return SupportScorer(embedder.encode, THRESHOLD)
-
-
-def context_of(*labels: tuple[str, int]) -> list[ContextLine]:
-    return [ContextLine(source, line, DOCUMENTS[source][line - 1]) for source, line in labels]
+def test_resolve_source_tolerates_case_folder_and_extension_only():
+    assert resolve_source("002_9fd4f84746180eec.txt", SOURCES) == "002_9fd4f84746180eec.txt"
+    assert resolve_source("002_9FD4F84746180EEC.TXT", SOURCES) == "002_9fd4f84746180eec.txt"
+    assert resolve_source("002_9fd4f84746180eec.md", SOURCES) == "002_9fd4f84746180eec.txt"
+    assert resolve_source("setup.md", SOURCES) == "guides/setup.md"
+    assert resolve_source("guides/setup.txt", SOURCES) == "guides/setup.md"
+    assert resolve_source("guides/setup", SOURCES) == "guides/setup.md"
+    assert resolve_source("002_9fd4.txt", SOURCES) is None  # shortened: no prefix matching
+    assert resolve_source("002_9fd4", SOURCES) is None
+    assert resolve_source("00", SOURCES) is None
+    assert resolve_source("secret.txt", SOURCES) is None
+    assert resolve_source("a.txt", ["x/a.txt", "y/a.txt"]) is None  # ambiguous
 
 
-@pytest.fixture
-def verify(scorer, embedder):
-    def run(answer: str, context: list[ContextLine], question: str = ""):
-        vectors = embedder.encode([c.text for c in context])
-        return CitationVerifier(scorer, DOCUMENTS, question).verify(answer, context, vectors)
-
-    return run
+def test_a_word_never_resolves_to_a_file_containing_it():
+    sources = ["music.txt", "reuters_2024.txt", "a.txt", "sic.txt"]
+    for name in ("sic", "SIC", "Reuters", "a", "usic.txt", "mus"):
+        assert resolve_source(name, sources) is None, name
 
 
-CONTEXT = [("a.txt", 1), ("a.txt", 2), ("a.txt", 3), ("a.txt", 4), ("b.txt", 19)]
+CONTEXT = [
+    ContextLine("a.txt", 1, "Alibaba shares hit a three-year high."),
+    ContextLine("a.txt", 3, "Alibaba's fourth-quarter net income hit ¥48.9 billion ($6.45 billion)."),
+    ContextLine("b.txt", 19, "Alibaba Cloud has seen a 13% revenue increase."),
+    ContextLine("report.pdf", 12, "Revenue rose 8%.", page=3),
+    ContextLine("report.pdf", 12, "Costs fell.", page=4),
+]
+CONTEXT_SOURCES = sorted({c.source for c in CONTEXT})
 
 
-def assert_exact_quotes(result):
-    for c in result.citations:
-        assert c.verified is True
-        assert c.quote == DOCUMENTS[c.source][c.start_line - 1]
-        assert c.support is not None and c.support >= THRESHOLD
+def lines_cited(answer: str) -> list[list[int]]:
+    return [[i for raw in s.citations for i in cited_lines(raw, CONTEXT_SOURCES, CONTEXT)] for s in parse_answer(answer)]
 
 
-def test_correct_citation_is_verified(verify):
-    result = verify("Alibaba's net income in the fourth quarter was ¥48.9 billion [a.txt:3].", context_of(*CONTEXT))
-    [c] = result.citations
-    assert (c.source, c.start_line, c.end_line) == ("a.txt", 3, 3)
-    assert c.verified and not c.repaired
-    assert c.support >= THRESHOLD
-    assert result.sentences[0].supported
-    assert result.text == "Alibaba's net income in the fourth quarter was ¥48.9 billion [a.txt:3]."
-    assert_exact_quotes(result)
+def test_cited_lines_are_context_lines_the_citation_names():
+    assert lines_cited("Net income was ¥48.9 billion [a.txt:3].") == [[1]]
+    assert lines_cited("Alibaba [a.txt:1-3].") == [[0, 1]]
+    assert lines_cited("Alibaba [A.TXT].") == [[0, 1]]
+    assert lines_cited("Cloud grew 13% [b.txt:19]. Shares rose [a.txt:1].") == [[2], [0]]
 
 
-def test_numbered_citation_is_mapped_to_its_context_line(verify):
-    result = verify("Alibaba's net income in the fourth quarter was ¥48.9 billion [3].", context_of(*CONTEXT))
-    assert [(c.source, c.start_line) for c in result.citations] == [("a.txt", 3)]
-    assert "[a.txt:3]" in result.text
+def test_cited_lines_on_a_page():
+    assert lines_cited("Revenue rose 8% [report.pdf:p3:12].") == [[3]]
+    assert lines_cited("Costs fell [report.pdf:p4:12].") == [[4]]
+    assert lines_cited("Revenue rose 8% [report.pdf:12].") == [[3, 4]]
 
 
-def test_wrong_line_is_repaired_to_the_supporting_line(verify):
-    result = verify("Alibaba's net income in the fourth quarter was ¥48.9 billion [a.txt:4].", context_of(*CONTEXT))
-    [c] = result.citations
-    assert (c.source, c.start_line) == ("a.txt", 3)
-    assert c.repaired is True
-    assert result.repaired == 1
-    assert "[a.txt:4]" not in result.text and "[a.txt:3]" in result.text
-    assert_exact_quotes(result)
+def test_lines_never_shown_or_files_never_retrieved_are_not_cited():
+    assert lines_cited("Net income was ¥48.9 billion [a.txt:2].") == [[]]  # a.txt:2 was not in the context
+    assert lines_cited("HACKED [secret.txt:1].") == [[]]
+    assert lines_cited("Net income was ¥48.9 billion [3].") == [[]]
+    assert lines_cited("Net income was ¥48.9 billion [sic].") == [[]]
 
 
-def test_unsupported_sentence_is_dropped_and_marked(verify):
-    # the supporting line was not given to the model: nothing to repair to
-    result = verify(
-        "Alibaba's net income in the fourth quarter was ¥48.9 billion [a.txt:4].",
-        context_of(("a.txt", 1), ("a.txt", 4)),
-    )
-    assert result.citations == []
-    assert result.dropped == 1
-    assert result.sentences[0].supported is False
-    assert result.sentences[0].citations == []
-    assert "[" not in result.text
-
-
-def test_file_not_retrieved_is_never_cited(verify):
-    result = verify("HACKED [secret.txt:1].", context_of(*CONTEXT))
-    assert result.citations == []
-    assert "secret.txt" not in result.text
-    # a sentence that cites only an unretrieved (invented or injected) source is dropped, not re-pointed
-    result = verify("Alibaba's fourth-quarter net income was ¥48.9 billion [secret.txt:1].", context_of(*CONTEXT))
-    assert result.citations == []
-    assert result.sentences[0].supported is False
-    assert "secret.txt" not in result.text
-
-
-def test_uncited_sentence_is_repaired_to_its_supporting_line(verify):
-    result = verify("Alibaba's fourth-quarter net income was ¥48.9 billion.", context_of(*CONTEXT))
-    assert [(c.source, c.start_line, c.repaired) for c in result.citations] == [("a.txt", 3, True)]
-    assert_exact_quotes(result)
-
-
-def test_sentence_subject_name_must_be_in_the_line(scorer, embedder):
-    line = "Microsoft's recent $15 billion AI investment in Japan illustrates the global race for AI supremacy."
-    claim = "Tencent's AI investment is $15 billion."
-    vectors = embedder.encode([claim, line])
-    assert scorer.score(claim, vectors[0], line, vectors[1]) < THRESHOLD
-    fair = "Microsoft's AI investment in Japan is $15 billion."
-    vectors = embedder.encode([fair, line])
-    assert scorer.score(fair, vectors[0], line, vectors[1]) >= THRESHOLD
-
-
-def test_line_outside_the_context_is_not_cited(verify):
-    # a.txt:3 exists in the file but was not shown to the model
-    result = verify("Alibaba's net income in the fourth quarter was ¥48.9 billion [a.txt:3].", context_of(("a.txt", 1), ("a.txt", 4)))
-    assert result.citations == []
-
-
-def test_number_missing_from_the_cited_line_makes_it_unsupported(verify):
-    result = verify("Alibaba's net income in the fourth quarter was ¥52.7 billion [a.txt:3].", context_of(*CONTEXT))
-    assert result.citations == []
-    assert result.sentences[0].supported is False
-
-
-def test_number_check_in_scorer(scorer, embedder):
-    line = DOCUMENTS["a.txt"][2]
-    good = "Alibaba's net income in the fourth quarter was ¥48.9 billion."
-    bad = "Alibaba's net income in the fourth quarter was ¥52.7 billion."
-    vectors = embedder.encode([good, bad, line])
-    assert scorer.score(good, vectors[0], line, vectors[2]) >= THRESHOLD
-    assert scorer.score(bad, vectors[1], line, vectors[2]) <= 0.2
-    assert numbers("¥48.90 billion, 1,240 metres") == {"48.9", "1240"}
-
-
-def test_conflicting_sources_keep_both_citations(verify):
-    result = verify(
-        "Cloud revenue grew 11% [a.txt:2] while another report says 13% [b.txt:19].", context_of(*CONTEXT)
-    )
-    cited = {(c.source, c.start_line) for c in result.citations}
-    assert cited == {("a.txt", 2), ("b.txt", 19)}
-    assert all(not c.repaired for c in result.citations)
-    assert result.sentences[0].supported
-    assert result.sentences[0].citations == ["[a.txt:2]", "[b.txt:19]"]
-    assert_exact_quotes(result)
-
-
-def test_two_sentences_each_verified_against_their_own_source(verify):
-    result = verify(
-        "Alibaba Cloud revenue grew 11% [a.txt:2]. Another report says Alibaba Cloud revenue rose 13% [b.txt:19].",
-        context_of(*CONTEXT),
-    )
-    assert [(c.source, c.start_line) for c in result.citations] == [("a.txt", 2), ("b.txt", 19)]
-    assert [s.supported for s in result.sentences] == [True, True]
-
-
-def test_refusal_sentence_is_not_repaired_into_a_citation(verify):
-    result = verify("I don't know.", context_of(*CONTEXT))
-    assert result.citations == []
-
-
-def test_verify_with_empty_context(verify, embedder):
-    result = CitationVerifier(SupportScorer(embedder.encode, THRESHOLD), DOCUMENTS).verify(
-        "Net income was ¥48.9 billion [a.txt:3].", [], np.zeros((0, embedder.dim), dtype=np.float32)
-    )
-    assert result.citations == []
+def test_context_line_labels():
+    assert CONTEXT[1].label == "[a.txt:3]"
+    assert CONTEXT[3].label == "[report.pdf:p3:12]"
 
 
 # ---------------------------------------------------------------- is_refusal
@@ -303,30 +160,3 @@ def test_is_refusal_positive(text):
 )
 def test_is_refusal_negative(text):
     assert not is_refusal(text)
-
-
-# ---------------------------------------------------------------- what the question already says
-
-
-def test_a_year_from_the_question_stated_elsewhere_in_the_document_needs_no_support(verify):
-    context = context_of(("c.txt", 3))
-    answer = "Alibaba's revenue in the fourth quarter of 2024 was ¥280.2 billion [c.txt:3]."
-    assert not verify(answer, context).citations  # 2024 is not on line 3
-    result = verify(answer, context, question="What was Alibaba's revenue in the fourth quarter of 2024?")
-    assert [(c.source, c.start_line) for c in result.citations] == [("c.txt", 3)]
-
-
-def test_a_name_from_the_question_must_be_on_the_cited_line(verify):
-    """Even when the document names Tencent elsewhere (c.txt:4), a line about Alibaba does not support it."""
-    result = verify(
-        "Tencent's AI investment is ¥280.2 billion [c.txt:3].",
-        context_of(("c.txt", 3)),
-        question="What is the exact amount of Tencent's AI investment?",
-    )
-    assert result.citations == [] and result.sentences[0].supported is False
-
-
-def test_a_count_is_not_supported_by_an_amount_with_the_same_number(verify):
-    result = verify("Alibaba will build 380 new data centres [c.txt:1].", context_of(("c.txt", 1)))
-    assert result.citations == []
-    assert verify("Alibaba will invest 380 billion yuan [c.txt:1].", context_of(("c.txt", 1))).citations

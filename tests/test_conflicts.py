@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.citations import ContextLine
-from rag.conflicts import figures, find_disagreements, mask_figures
+from rag.conflicts import figures, find_disagreements
 
 ELEVEN = ContextLine(
     "a.txt",
@@ -23,15 +23,22 @@ def encode(real_embedder):
     return real_embedder.encode
 
 
-def test_figures_know_units_and_currencies():
-    found = {(f.kind, f.value) for f in figures("Revenue rose 8% to ¥280.2 billion ($36.96 billion), 9 percent by another count.")}
+def test_figures_are_percentages_and_money_not_counts():
+    found = {(f.kind, f.currency, f.scale, f.value) for f in figures("Revenue rose 8% to ¥280.2 billion ($36.96 billion), "
+                                                                    "9 percent by another count, at 380 data centres.")}
     assert found == {
-        (("%",), 8.0),
-        (("%",), 9.0),
-        (("money", "CNY", "billion"), 280.2),
-        (("money", "USD", "billion"), 36.96),
+        ("%", None, "", 8.0),
+        ("%", None, "", 9.0),
+        ("money", "CNY", "billion", 280.2),
+        ("money", "USD", "billion", 36.96),
     }
-    assert mask_figures("grew 11% to $4.35 billion in 2024") == "grew X to X in X"
+
+
+def test_a_figure_in_another_scale_or_currency_is_not_compared(encode):
+    claims = [("Alibaba will spend ¥380 billion on AI.", {"a.txt"})]
+    millions = ContextLine("c.txt", 4, "Alibaba will spend ¥400 million on AI.")
+    dollars = ContextLine("c.txt", 5, "Alibaba will spend $400 billion on AI.")
+    assert find_disagreements(claims, [millions, dollars], encode) == []
 
 
 def test_a_different_figure_from_another_source_is_found(encode):

@@ -218,10 +218,10 @@ def test_citation_precision_half_and_recall():
     evidence = [Evidence(source=SRC, lines=(6, 6))]
     cits = [cite(SRC, 6), cite(SRC, 2, verified=False)]
     scores = citation_scores(cits, evidence)
-    assert scores == {"precision_gold": 0.5, "precision_verified": 0.5, "recall": 1.0}
+    assert scores == {"precision_gold": 0.5, "recall": 1.0, "hit": 1.0, "covered": [True]}
     assert citation_scores([cite(SRC, 2)], evidence)["recall"] == 0.0
-    assert citation_scores([], evidence) == {"precision_gold": None, "precision_verified": None, "recall": 0.0}
-    assert citation_scores([cite(SRC, 6)], [])["recall"] is None
+    assert citation_scores([], evidence) == {"precision_gold": None, "recall": 0.0, "hit": 0.0, "covered": [False]}
+    assert citation_scores([cite(SRC, 6)], []) == {"precision_gold": 0.0, "recall": None, "hit": None, "covered": []}
 
 
 def test_score_question_answered_record():
@@ -237,8 +237,10 @@ def test_score_question_answered_record():
     assert rec["hit"] is True and rec["recall"] == 1.0 and rec["reciprocal_rank"] == 0.5
     assert rec["answered"] and rec["correct"] is True and not rec["refused"]
     assert rec["citation_precision_gold"] == 0.5
-    assert rec["citation_precision_verified"] == 0.5
-    assert rec["citation_recall"] == 1.0
+    assert "citation_precision_verified" not in rec
+    assert rec["citation_recall"] == 1.0 and rec["citation_hit"] == 1.0
+    assert rec["status"] == "answered" and rec["outcome"] == "answered" and rec["error"] is None
+    assert rec["evidence"][0]["cited"] is True
     assert [c["overlaps_gold"] for c in rec["citations"]] == [True, False]
     assert rec["latency_ms"] == 100.0
     assert rec["type"] == "numeric" and rec["k"] == 2
@@ -284,12 +286,27 @@ def test_aggregate_keys_and_values():
     assert m["hit_at_k"] == 0.5 and m["recall_at_k"] == 0.5 and m["mrr"] == 0.5
     assert m["answer_accuracy"] == 0.5
     assert m["citation_precision"] == 0.5 and m["citation_recall"] == 0.5
-    assert m["citation_precision_verified"] == 1.0
+    assert m["citation_hit_rate"] == 0.5
+    assert "citation_precision_verified" not in m
     assert m["refusal_accuracy"] == 1.0 and m["false_refusal_rate"] == 0.0
+    assert m["unanswerable_refused"] == 1.0 and m["answerable_refused"] == 0.0
+    assert m["error_rate"] == 0.0
+    assert m["refused_not_in_documents"] == pytest.approx(1 / 3, abs=1e-4) and m["refused_unverified"] == 0.0
     assert m["latency_p50_ms"] == 100.0
     assert m["latency_p95_ms"] == pytest.approx(190.0)  # numpy linear: 100 + 0.9 * 100
     assert m["latency_by_stage"]["generate"] == {"p50": 135.0, "p95": pytest.approx(175.5)}
-    assert m["counts"] == {"questions": 3, "answerable": 2, "unanswerable": 1, "answered": 3, "refused": 1}
+    assert m["counts"] == {
+        "questions": 3,
+        "answerable": 2,
+        "unanswerable": 1,
+        "answered": 3,
+        "refused": 1,
+        "refused_not_in_documents": 1,
+        "refused_unverified": 0,
+        "errors": 0,
+        "citations": 2,
+        "citations_repaired": 0,
+    }
     assert set(m["by_type"]) == {"numeric", "entity", "untyped"}
     assert m["by_type"]["numeric"]["hit_at_k"] == 1.0 and m["by_type"]["entity"]["answer_accuracy"] == 0.0
     assert m["by_type"]["untyped"]["hit_at_k"] is None and m["by_type"]["untyped"]["refusal_accuracy"] == 1.0
@@ -328,3 +345,280 @@ def test_retrieval_only_aggregate():
     assert m["mrr"] == 0.5 and m["latency_p50_ms"] == 10.0
     assert set(m["by_type"]["numeric"]) >= {"hit_at_k", "recall_at_k", "mrr"}
     assert "answer_accuracy" not in m["by_type"]["numeric"]
+
+
+# ---------------------------------------------------------------- metrics version 2: a hand-made report
+#
+# Ten questions covering every case of the definitions in evals/README.md ("Metrics"):
+# a multi-span evidence covered in part, a `lines: null` evidence, a paged citation,
+# refusals of both kinds, a model_unavailable answer and an exception while answering.
+
+PDF = "report.pdf"
+
+
+def paged(source: str, page: int, start: int, end: int | None = None) -> dict:
+    return {**cite(source, start, end), "page": page}
+
+
+def handmade_records() -> list[dict]:
+    two_spans = [{"source": SRC, "lines": [6, 6]}, {"source": SRC, "lines": [10, 14]}]
+    whole_file = [{"source": "notes.md", "lines": None}]
+    pdf_span = [{"source": PDF, "page": 3, "lines": [12, 14]}]
+    unanswerable = {"answers": [], "evidence": [], "answerable": False}
+    return [
+        # A: cites line 12 of the 10-14 span (covered: overlap counts) but not line 6 -> recall 1/2
+        score_question(
+            golden(id="A", evidence=two_spans),
+            [passage(SRC, 6)],
+            answer("It was ¥48.9 billion.", citations=[cite(SRC, 12), cite("other.txt", 1)]),
+            k=5,
+        ),
+        # B: `lines: null` evidence is covered by any citation of notes.md; the answer is wrong
+        score_question(
+            golden(id="B", evidence=whole_file),
+            [passage("notes.md", 1)],
+            answer("It was ¥12 billion.", citations=[cite("notes.md", 40)]),
+            k=5,
+        ),
+        # C: same lines on the wrong page do not count; the right page does
+        score_question(
+            golden(id="C", evidence=pdf_span),
+            [{**passage(PDF, 12), "page": 3}],
+            answer("It was ¥48.9 billion.", citations=[paged(PDF, 4, 12), paged(PDF, 3, 14)]),
+            k=5,
+        ),
+        # D: the model failed; passages were still returned (a retrieval miss)
+        score_question(
+            golden(id="D"),
+            [passage(SRC, 1)],
+            answer("The model is unavailable.", answerable=False, status="model_unavailable"),
+            k=5,
+        ),
+        # E: an exception while answering, recorded by the runner
+        score_question(
+            golden(id="E"),
+            [],
+            {**answer("", answerable=False, status="error"), "error": "RuntimeError: boom", "timings_ms": {"total": 5.0}},
+            k=5,
+        ),
+        # F: an answerable question refused as unverified (a false refusal)
+        score_question(golden(id="F"), [passage(SRC, 2)], answer("Could not verify.", answerable=False, status="unverified"), k=5),
+        # G, H, I, J: unanswerable; declined (right), answered with a citation (wrong), not_found (right), model failure
+        score_question(golden(id="G", **unanswerable), [passage(SRC, 1)], answer("Not in the documents.", answerable=False, status="declined"), k=5),
+        score_question(golden(id="H", **unanswerable), [passage(SRC, 1)], answer("It was 3 [x.txt:1].", citations=[cite("x.txt", 1)]), k=5),
+        score_question(golden(id="I", **unanswerable), [], answer("Nothing relevant.", answerable=False, status="not_found"), k=5),
+        score_question(golden(id="J", **unanswerable), [passage(SRC, 1)], answer("Unavailable.", answerable=False, status="model_unavailable"), k=5),
+    ]
+
+
+def test_handmade_records_per_question():
+    a, b, c, d, e, f, g, h, i, j = handmade_records()
+    assert (a["citation_recall"], a["citation_hit"], a["citation_precision_gold"]) == (0.5, 1.0, 0.5)
+    assert [ev["cited"] for ev in a["evidence"]] == [False, True]
+    assert (b["citation_recall"], b["citation_hit"], b["citation_precision_gold"]) == (1.0, 1.0, 1.0)
+    assert b["correct"] is False
+    assert (c["citation_recall"], c["citation_hit"], c["citation_precision_gold"]) == (1.0, 1.0, 0.5)
+    assert [(x["label"], x["page"], x["overlaps_gold"]) for x in c["citations"]] == [
+        (f"[{PDF}:p4:12]", 4, False),
+        (f"[{PDF}:p3:14]", 3, True),
+    ]
+    assert c["evidence"][0]["label"] == f"[{PDF}:p3:12-14]" and c["evidence"][0]["page"] == 3
+    assert c["retrieved"][0]["label"] == f"[{PDF}:p3:12]" and c["hit"] is True
+
+    for rec in (d, e, j):
+        assert rec["outcome"] == "error" and rec["refused"] is False
+        assert rec["correct"] is None and rec["citation_recall"] is None and rec["citation_hit"] is None
+    assert d["error"] == "the model was unavailable" and e["error"] == "RuntimeError: boom"
+    assert d["hit"] is False  # model_unavailable still returns passages: retrieval is scored
+    assert e["hit"] is None and e["recall"] is None  # nothing came back: retrieval is not scored
+
+    assert f["outcome"] == "refused_unverified" and f["refused"] and f["correct"] is False
+    assert f["citation_recall"] == 0.0 and f["citation_hit"] == 0.0
+    assert g["outcome"] == i["outcome"] == "refused_not_in_documents"
+    assert h["outcome"] == "answered" and h["citation_precision_gold"] == 0.0 and h["citation_recall"] is None
+    json.dumps([a, b, c, d, e, f, g, h, i, j])
+
+
+def test_handmade_report_metrics():
+    m = build_report(handmade_records(), k=5)["metrics"]
+    # retrieval: A, B, C hit, D and F miss; E (no passages after an exception) is left out
+    assert m["hit_at_k"] == 0.6
+    # answer metrics over answerable non-errors A, B, C, F
+    assert m["answer_accuracy"] == 0.5  # A and C correct; B wrong; F refused
+    assert m["citation_recall"] == 0.625  # (0.5 + 1 + 1 + 0) / 4
+    assert m["citation_hit_rate"] == 0.75  # (1 + 1 + 1 + 0) / 4
+    assert m["citation_precision"] == 0.5  # answers with citations A 0.5, B 1, C 0.5, H 0
+    assert m["false_refusal_rate"] == m["answerable_refused"] == 0.25  # F of A, B, C, F
+    assert m["refusal_accuracy"] == m["unanswerable_refused"] == pytest.approx(2 / 3, abs=1e-4)  # G, I of G, H, I
+    assert m["error_rate"] == 0.3  # D, E, J of 10
+    assert m["refused_not_in_documents"] == pytest.approx(2 / 7, abs=1e-4)  # G, I of the 7 non-errors
+    assert m["refused_unverified"] == pytest.approx(1 / 7, abs=1e-4)  # F
+    assert "citation_precision_verified" not in m
+    assert m["counts"] == {
+        "questions": 10,
+        "answerable": 6,
+        "unanswerable": 4,
+        "answered": 10,
+        "refused": 3,
+        "refused_not_in_documents": 2,
+        "refused_unverified": 1,
+        "errors": 3,
+        "citations": 6,  # A 2, B 1, C 2, H 1
+        "citations_repaired": 0,
+    }
+    assert m["outcomes"] == {
+        "answerable": {"answered": 3, "refused_not_in_documents": 0, "refused_unverified": 1, "error": 2},
+        "unanswerable": {"answered": 1, "refused_not_in_documents": 2, "refused_unverified": 0, "error": 1},
+    }
+    assert list(m)[: len(REPORT_METRIC_KEYS)] == list(REPORT_METRIC_KEYS)
+
+
+def test_only_errors_leave_answer_metrics_null():
+    recs = [
+        score_question(golden(id="a"), [passage(SRC, 6)], answer("down", answerable=False, status="model_unavailable"), k=5),
+        score_question(golden(id="u", answers=[], evidence=[], answerable=False), [], answer("down", answerable=False, status="model_unavailable"), k=5),
+    ]
+    m = aggregate(recs, k=5)
+    for key in ("answer_accuracy", "citation_recall", "citation_hit_rate", "refusal_accuracy", "false_refusal_rate",
+                "answerable_refused", "unanswerable_refused", "refused_not_in_documents", "refused_unverified"):
+        assert m[key] is None, key
+    assert m["error_rate"] == 1.0 and m["hit_at_k"] == 1.0
+    assert m["counts"]["refused"] == 0 and m["counts"]["errors"] == 2
+
+
+def test_citation_scores_page_rule_and_null_lines():
+    on_page = [Evidence(source=PDF, page=3, lines=(12, 14))]
+    assert citation_scores([paged(PDF, 3, 14, 20)], on_page)["recall"] == 1.0
+    assert citation_scores([paged(PDF, 2, 12)], on_page)["recall"] == 0.0
+    assert citation_scores([cite(PDF, 13)], on_page)["recall"] == 1.0  # the citation has no page: lines decide
+    whole_page = [Evidence(source=PDF, page=3)]
+    assert Evidence(source=PDF, page=3).label == f"[{PDF}:p3]"
+    assert citation_scores([paged(PDF, 3, 99)], whole_page)["covered"] == [True]
+    assert citation_scores([paged(PDF, 4, 99)], whole_page)["covered"] == [False]
+    whole_file = [Evidence(source="notes.md"), Evidence(source=SRC, lines=(6, 6))]
+    assert citation_scores([cite("./notes.md", 1)], whole_file) == {
+        "precision_gold": 1.0, "recall": 0.5, "hit": 1.0, "covered": [True, False]
+    }
+    assert span_overlaps({"source": PDF, "lines": [5, 5], "page": 1}, PDF, 5, 5, page=2) is False
+    assert span_overlaps({"source": PDF, "lines": [5, 5], "page": 1}, PDF, 5, 5) is True
+
+
+def test_record_keeps_citation_and_sentence_details():
+    rich = {
+        **paged(PDF, 3, 12, 13),
+        "verified": True,
+        "repaired": True,
+        "support": 0.91,
+        "spans": [{"line": 12, "start_char": 4, "end_char": 20}, {"line": 13, "start_char": 0, "end_char": 7}],
+        "checks": {"states": 0.93, "answers": 0.88},
+    }
+    ans = answer("It was ¥48.9 billion [report.pdf:p3:12-13].", citations=[rich, cite(SRC, 6)], status="answered")
+    ans["sentences"] = [
+        {"text": "It was ¥48.9 billion.", "supported": True, "citations": [f"[{PDF}:p3:12-13]"]},
+        {"text": "It rose.", "supported": False, "citations": [], "reason": "no passage states it"},
+    ]
+    rec = score_question(golden(evidence=[{"source": PDF, "page": 3, "lines": [12, 12]}]), [], ans, k=5)
+    first, second = rec["citations"]
+    assert first == {
+        "source": PDF,
+        "start_line": 12,
+        "end_line": 13,
+        "page": 3,
+        "label": f"[{PDF}:p3:12-13]",
+        "verified": True,
+        "repaired": True,
+        "support": 0.91,
+        "spans": [{"line": 12, "start_char": 4, "end_char": 20}, {"line": 13, "start_char": 0, "end_char": 7}],
+        "checks": {"states": 0.93, "answers": 0.88},
+        "overlaps_gold": True,
+    }
+    # a citation without the optional fields gets their defaults
+    assert (second["page"], second["repaired"], second["support"], second["spans"], second["checks"]) == (None, False, None, [], {})
+    assert rec["sentences"] == [
+        {"text": "It was ¥48.9 billion.", "supported": True, "citations": [f"[{PDF}:p3:12-13]"]},
+        {"text": "It rose.", "supported": False, "citations": [], "reason": "no passage states it"},
+    ]
+    assert rec["status"] == "answered"
+    m = aggregate([rec], k=5)
+    assert m["counts"]["citations"] == 2 and m["counts"]["citations_repaired"] == 1
+
+
+def test_record_from_answer_object():
+    from rag.types import Answer, Citation, SentenceCheck
+
+    obj = Answer(
+        answer="Net income was ¥48.9 billion [002_9fd4f84746180eec.txt:6].",
+        answerable=True,
+        citations=[Citation(source=SRC, start_line=6, end_line=6, quote="q", verified=True, support=0.8)],
+        sentences=[SentenceCheck(text="Net income was ¥48.9 billion.", supported=True, citations=[f"[{SRC}:6]"])],
+        model="test/model",
+    )
+    rec = score_question(golden(), [passage(SRC, 6)], obj, k=5)
+    assert rec["correct"] is True and rec["citation_recall"] == 1.0
+    assert rec["citations"][0]["support"] == 0.8 and rec["citations"][0]["repaired"] is False
+    assert rec["sentences"][0]["citations"] == [f"[{SRC}:6]"]
+    json.dumps(rec)
+
+
+def test_runner_records_an_exception_as_an_error(tmp_path):
+    from types import SimpleNamespace
+
+    from rag.evaluation.runner import run_eval
+    from rag.types import Answer, Citation, Passage
+
+    path = tmp_path / "g.jsonl"
+    rows = [
+        {"id": "ok", "question": "net income?", "answers": ["¥48.9 billion"], "evidence": [{"source": SRC, "lines": [6, 6]}]},
+        {"id": "boom", "question": "explode?", "answers": ["x"], "evidence": [{"source": SRC, "lines": [6, 6]}]},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+
+    class FakeService:
+        settings = SimpleNamespace(top_k=5, llm_model="test/model", corpus="seeds", embedding_model="emb", llm_temperature=0.0)
+        index_dir = tmp_path / "index"
+
+        def ask(self, question):
+            if question.startswith("explode"):
+                raise RuntimeError("the model server went away")
+            return Answer(
+                answer="¥48.9 billion",
+                answerable=True,
+                citations=[Citation(source=SRC, start_line=6, end_line=6, quote="q", verified=True)],
+                passages=[Passage(source=SRC, start_line=6, end_line=6, text="t")],
+                model="test/model",
+                timings_ms={"total": 10.0},
+            )
+
+    report = run_eval(FakeService(), path, progress=False)
+    ok, boom = report["questions"]
+    assert ok["outcome"] == "answered" and ok["correct"] is True
+    assert boom["status"] == "error" and boom["outcome"] == "error"
+    assert boom["error"] == "RuntimeError: the model server went away"
+    m = report["metrics"]
+    assert m["error_rate"] == 0.5 and m["answer_accuracy"] == 1.0 and m["false_refusal_rate"] == 0.0
+    assert m["hit_at_k"] == 1.0  # the failed question did not retrieve: left out
+    assert report["metrics_version"] == 2 and report["k"] == 5 and report["golden"] == str(path)
+
+
+def test_record_from_extended_answer_object():
+    import rag.types as types
+
+    if not hasattr(types, "Span") or "checks" not in types.Citation.model_fields:
+        pytest.skip("rag.types.Citation has no spans/page/checks yet")
+    citation = types.Citation(
+        source=PDF,
+        start_line=12,
+        end_line=12,
+        page=3,
+        quote="q",
+        verified=True,
+        repaired=True,
+        spans=[types.Span(line=12, start_char=2, end_char=9)],
+        checks={"states": 0.93, "answers": 0.88},
+    )
+    obj = types.Answer(answer="¥48.9 billion", answerable=True, citations=[citation], model="m")
+    rec = score_question(golden(evidence=[{"source": PDF, "page": 3, "lines": [12, 12]}]), [], obj, k=5)
+    c = rec["citations"][0]
+    assert (c["label"], c["page"], c["repaired"], c["overlaps_gold"]) == (f"[{PDF}:p3:12]", 3, True, True)
+    assert c["spans"] == [{"line": 12, "start_char": 2, "end_char": 9}] and c["checks"] == {"states": 0.93, "answers": 0.88}
+    assert rec["citation_recall"] == 1.0

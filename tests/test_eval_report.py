@@ -153,3 +153,119 @@ def test_write_report_with_previous_shows_comparison(tmp_path, report):
     assert load_report(tmp_path / "report.json")["metrics"] == saved["metrics"]
     with pytest.raises(InputError):
         load_report(tmp_path / "nope.json")
+
+
+# ---------------------------------------------------------------- metrics version 2
+
+
+def _error_answer(status: str = "model_unavailable") -> dict:
+    return {**_answer("The model is unavailable.", answerable=False, total=20.0), "status": status}
+
+
+@pytest.fixture
+def report_v2() -> dict:
+    rich = {
+        "source": SRC,
+        "start_line": 6,
+        "end_line": 6,
+        "quote": "q",
+        "verified": True,
+        "repaired": True,
+        "support": 0.9,
+        "spans": [{"line": 6, "start_char": 0, "end_char": 12}],
+        "checks": {"states": 0.93, "answers": 0.88},
+    }
+    wrong = {**_answer("¥12 billion", cite_line=1), "citations": [rich, {**rich, "start_line": 1, "end_line": 1, "repaired": False}]}
+    records = [
+        score_question(_golden("q1", "numeric"), [_passage(6)], _answer("¥48.9 billion [x:6]"), k=5),
+        score_question(_golden("q2", "numeric"), [_passage(1)], wrong, k=5),
+        score_question(_golden("q3", "entity"), [_passage(6)], _error_answer(), k=5),
+        score_question(_golden("q4", None, answerable=False), [_passage(2)], {**_answer("No.", answerable=False), "status": "unverified"}, k=5),
+        score_question(_golden("q5", None, answerable=False), [_passage(2)], {**_answer("No.", answerable=False), "status": "not_found"}, k=5),
+    ]
+    return build_report(records, k=5, retrieval_only=False)
+
+
+def test_summary_v2_metrics_outcomes_and_citation_details(tmp_path, report_v2):
+    paths = write_report(report_v2, tmp_path)
+    assert {p.name for p in paths} == {"report.json", "summary.md", "metrics_by_type.png", "latency.png"}
+    md = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert "verified)" not in md.split("## By question type")[0]  # no "citation precision (verified)" row
+    for title in (
+        "citation recall (gold spans)",
+        "citation hit rate",
+        "error rate",
+        "answerable refused",
+        "unanswerable refused",
+        "refused: not in documents",
+        "refused: unverified",
+    ):
+        assert f"| {title} |" in md, title
+    assert "| error rate | 0.200 |" in md
+    assert "| answer accuracy | 0.500 |" in md  # q3's model failure is not a wrong answer
+    assert "### Outcomes (questions)" in md
+    assert "| answerable | 1 | 0 | 0 | 1 |" not in md  # q1 and q2 answered
+    assert "| answerable | 2 | 0 | 0 | 1 |" in md
+    assert "| unanswerable | 0 | 1 | 1 | 0 |" in md
+    assert "3 citations, 1 of them repaired" in md
+    worst = md.split("worst questions", 1)[1]
+    assert "an error" in worst and "the model was unavailable" in worst
+    assert "repaired" in worst and "states 0.930" in worst
+    saved = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert saved["metrics_version"] == 2
+    cit = saved["questions"][1]["citations"][0]
+    assert cit["repaired"] is True and cit["spans"] == [{"line": 6, "start_char": 0, "end_char": 12}]
+    assert cit["checks"] == {"states": 0.93, "answers": 0.88}
+
+
+def test_compare_with_a_version_1_report(report_v2):
+    old = {
+        "metrics": {
+            "hit_at_k": 0.5,
+            "answer_accuracy": 0.5,
+            "citation_recall": 1.0,  # v1: the any-hit rate
+            "citation_precision_verified": 1.0,
+            "refusal_accuracy": 1.0,
+            "false_refusal_rate": 0.0,
+        },
+        "k": 5,
+        "questions": [],
+    }
+    rows = {r["metric"]: r for r in compare_reports(report_v2, old)}
+    assert "citation_precision_verified" not in rows
+    # citation_recall changed meaning: shown, never compared
+    assert rows["citation_recall"]["delta"] is None and rows["citation_recall"]["regression"] is False
+    assert "version 2" in rows["citation_recall"]["note"]
+    # the v2 hit rate is compared with the v1 citation_recall
+    assert rows["citation_hit_rate"]["previous"] == 1.0 and rows["citation_hit_rate"]["current"] == 1.0
+    assert rows["citation_hit_rate"]["delta"] == 0.0 and "citation_recall" in rows["citation_hit_rate"]["note"]
+    lower = copy.deepcopy(report_v2)
+    lower["metrics"]["citation_hit_rate"] = 0.5
+    assert {r["metric"]: r for r in compare_reports(lower, old)}["citation_hit_rate"]["regression"] is True
+    assert rows["answerable_refused"]["previous"] == 0.0
+    assert rows["error_rate"]["previous"] is None and rows["error_rate"]["regression"] is False
+
+    # a v1 report with model failures: refusal and accuracy metrics are not comparable
+    old["questions"] = [{"id": "x", "status": "model_unavailable"}]
+    rows = {r["metric"]: r for r in compare_reports(report_v2, old)}
+    for metric in ("answer_accuracy", "refusal_accuracy", "false_refusal_rate", "citation_hit_rate"):
+        assert rows[metric]["delta"] is None and rows[metric]["note"], metric
+    assert rows["hit_at_k"]["delta"] == pytest.approx(0.1667)  # retrieval compares across versions
+
+    # two v2 reports compare everything directly; rising errors are a regression
+    worse = copy.deepcopy(report_v2)
+    worse["metrics"]["error_rate"] = 0.5
+    worse["metrics"]["refused_unverified"] = 0.9  # informational only
+    rows = {r["metric"]: r for r in compare_reports(worse, report_v2)}
+    assert rows["error_rate"]["regression"] is True and rows["error_rate"]["note"] is None
+    assert rows["refused_unverified"]["regression"] is False
+    assert rows["citation_recall"]["delta"] == 0.0
+
+
+def test_summary_comparison_notes(tmp_path, report_v2):
+    old = {"metrics": {"citation_recall": 1.0, "answer_accuracy": 0.5}, "k": 5, "questions": []}
+    write_report(report_v2, tmp_path, previous=old)
+    md = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| citation recall (gold spans) |") and line.count("|") == 6)
+    assert "[1]" in row and "REGRESSION" not in row
+    assert "[1] definition changed" in md

@@ -1,4 +1,4 @@
-"""MarkerFilter (citation markers held back from streamed text) and GenerationGate (admission control)."""
+"""GenerationGate (admission control)."""
 
 from __future__ import annotations
 
@@ -8,60 +8,7 @@ import time
 import pytest
 
 from rag.errors import OverloadedError
-from rag.streaming import MarkerFilter, GenerationGate
-
-# ---------------------------------------------------------------- MarkerFilter
-
-
-def feed_all(deltas: list[str]) -> str:
-    f = MarkerFilter()
-    return "".join(f.feed(d) for d in deltas) + f.flush()
-
-
-def test_marker_split_across_deltas_is_removed():
-    deltas = ["Net income was ¥48.9 billion [002_9f", "d4f84746180eec.t", "xt:6", "]. The stock rose."]
-    assert feed_all(deltas) == "Net income was ¥48.9 billion . The stock rose."
-
-
-def test_marker_split_at_every_character_is_removed():
-    text = "Cloud grew 11% [a.txt:2] and 13% [b.txt:19-20]."
-    assert feed_all(list(text)) == "Cloud grew 11%  and 13% ."
-
-
-def test_text_without_markers_passes_unchanged_and_immediately():
-    f = MarkerFilter()
-    assert f.feed("Hello ") == "Hello "
-    assert f.feed("world.") == "world."
-    assert f.flush() == ""
-
-
-def test_open_bracket_is_held_until_it_closes():
-    f = MarkerFilter()
-    assert f.feed("Revenue [a.t") == "Revenue "
-    assert f.feed("xt:1") == ""
-    assert f.feed("] up.") == " up."
-
-
-def test_unclosed_bracket_is_released_at_newline():
-    f = MarkerFilter()
-    out = f.feed("a list [not a marker\nnext line")
-    assert out == "a list [not a marker\nnext line"
-    assert f.flush() == ""
-
-
-def test_unclosed_bracket_at_end_is_returned_by_flush():
-    f = MarkerFilter()
-    assert f.feed("tail [abc") == "tail "
-    assert f.flush() == "[abc"
-    assert f.flush() == ""
-
-
-def test_overlong_bracket_is_let_through():
-    f = MarkerFilter()
-    long = "[" + "x" * 400
-    out = f.feed(long) + f.flush()
-    assert out == long
-
+from rag.streaming import GenerationGate
 
 # ---------------------------------------------------------------- GenerationGate
 

@@ -8,7 +8,12 @@
   "use strict";
 
   const KEY_STORAGE = "rag_api_key";
-  const NOT_ANSWERED = new Set(["not_found", "declined", "unverified"]);
+  const NO_ANSWER = new Set(["not_found", "declined"]);
+  const STATUS_TEXT = {
+    no_answer: "The documents do not contain an answer to this question.",
+    unverified: "Related passages were found, but no answer could be checked against them.",
+    model_unavailable: "The model is unavailable",
+  };
 
   const $ = (sel) => document.querySelector(sel);
   const els = {
@@ -51,12 +56,9 @@
     return node;
   }
 
-  function lineLabel(source, start, end) {
-    return start === end || end == null ? `${source}:${start}` : `${source}:${start}-${end}`;
-  }
-
-  function citeKey(source, start, end) {
-    return `${source}\u0000${start}\u0000${end == null ? start : end}`;
+  function lineLabel(source, start, end, page) {
+    const lines = start === end || end == null ? `${start}` : `${start}-${end}`;
+    return page != null ? `${source}:p${page}:${lines}` : `${source}:${lines}`;
   }
 
   function encodeSourcePath(source) {
@@ -113,11 +115,12 @@
   }
 
   class HttpError extends Error {
-    constructor(status, detail, retryAfter) {
+    constructor(status, detail, retryAfter, body = null) {
       super(detail);
       this.status = status;
       this.detail = detail;
       this.retryAfter = retryAfter;
+      this.body = body; // the parsed JSON body, when there was one (a 502 from /v1/ask carries the answer fields)
     }
   }
 
@@ -134,11 +137,13 @@
 
   async function errorFromResponse(res) {
     let detail = "";
+    let body = null;
     try {
       const text = await res.text();
       try {
         const j = JSON.parse(text);
-        detail = describeDetail(j.detail) || text;
+        if (j && typeof j === "object" && !Array.isArray(j)) body = j;
+        detail = describeDetail(j && j.detail) || text;
       } catch { detail = text; }
     } catch { /* ignore */ }
     if (!detail) detail = `${res.status} ${res.statusText || "error"}`;
@@ -152,7 +157,7 @@
         if (!isNaN(t)) retryAfter = Math.max(0, Math.ceil((t - Date.now()) / 1000));
       }
     }
-    return new HttpError(res.status, detail, retryAfter);
+    return new HttpError(res.status, detail, retryAfter, body);
   }
 
   /**
@@ -223,9 +228,53 @@
   }
 
   // ----------------------------------------------------------- citation chips
+  //
+  // Answers are rendered from the API's structured fields: `sentences` (each checked
+  // sentence with the labels of its citations) and `citations` (objects with source,
+  // lines, page, quote and spans). Nothing is re-parsed out of the answer text.
 
-  function makeChip(source, start, end, { className = "citation-chip", quote } = {}) {
-    const label = lineLabel(source, start, end);
+  const num = (v) => (typeof v === "number" && isFinite(v) ? v : null);
+
+  /** The label the service writes for a citation: "[a.txt:6]", "[b.pdf:p3:12-14]". */
+  function citationLabel(c) {
+    const start = c.start_line;
+    const end = c.end_line == null ? start : c.end_line;
+    const page = num(c.page);
+    return `[${c.source}:${page != null ? `p${page}:` : ""}${start}${end !== start ? `-${end}` : ""}]`;
+  }
+
+  /** Map label -> citation object, for every well-formed citation in `list`. */
+  function citationMap(list, into = new Map()) {
+    for (const c of Array.isArray(list) ? list : []) {
+      if (!c || typeof c.source !== "string" || !Number.isInteger(c.start_line)) continue;
+      const label = citationLabel(c);
+      if (!into.has(label)) into.set(label, c);
+    }
+    return into;
+  }
+
+  /** The sentence text without its own labels (the service may or may not include them). */
+  function sentenceText(sentence) {
+    let text = typeof sentence.text === "string" ? sentence.text : "";
+    for (const label of Array.isArray(sentence.citations) ? sentence.citations : []) {
+      if (typeof label !== "string" || !label) continue;
+      let i;
+      while ((i = text.indexOf(label)) >= 0) {
+        let from = i;
+        while (from > 0 && /\s/.test(text[from - 1])) from--;
+        text = text.slice(0, from) + text.slice(i + label.length);
+      }
+    }
+    return text.trim();
+  }
+
+  function makeChip(cite, { className = "citation-chip" } = {}) {
+    const source = String(cite.source);
+    const start = cite.start_line;
+    const end = cite.end_line == null ? start : cite.end_line;
+    const page = num(cite.page);
+    const label = lineLabel(source, start, end, page);
+    const quote = typeof cite.quote === "string" ? cite.quote : typeof cite.text === "string" ? cite.text : "";
     const btn = el("button", {
       className,
       title: quote ? `${label}\n\n${quote.length > 300 ? quote.slice(0, 300) + "…" : quote}` : label,
@@ -233,224 +282,101 @@
         type: "button",
         "data-source": source,
         "data-start": start,
-        "data-end": end == null ? start : end,
+        "data-end": end,
+        "data-page": page,
         "aria-label": `Open source ${label}`,
       },
     });
     // name and line numbers separately so CSS can ellipsize the name only
     btn.append(
       el("span", { className: "chip-name", text: source }),
-      el("span", { className: "chip-lines", text: `:${start === end || end == null ? start : `${start}-${end}`}` }),
+      el("span", { className: "chip-lines", text: `:${page != null ? `p${page}:` : ""}${start === end ? start : `${start}-${end}`}` }),
     );
-    btn.addEventListener("click", () => openSource(source, start, end == null ? start : end, btn));
+    btn.addEventListener("click", () => openSource({
+      source, start, end, page,
+      spans: Array.isArray(cite.spans) ? cite.spans : [],
+    }, btn));
     return btn;
   }
 
-  // A bracket group: "[a.txt:6]", "[dir/b.md:10-14]", "[a.txt:6, b.txt:7-8]".
-  const BRACKET_RE = /\[([^\[\]\n]{1,500})\]/g;
-  // source = everything up to the LAST ":<digits>[-<digits>]"
-  const REF_RE = /^\s*(.+):\s*(\d+)(?:\s*[-\u2013\u2014]\s*(\d+))?\s*$/;
-
-  function parseRefs(inner) {
-    // several refs in one bracket: "[a.txt:6, b.txt:7-8]" (all parts must parse)
-    const parts = inner.split(/\s*[;,]\s*/);
-    if (parts.length > 1) {
-      const refs = parts.map((p) => REF_RE.exec(p));
-      if (refs.every(Boolean)) return refs.map(refOf);
-    }
-    const one = REF_RE.exec(inner);
-    return one ? [refOf(one)] : null;
-  }
-  function refOf(m) {
-    const start = parseInt(m[2], 10);
-    const end = m[3] != null ? parseInt(m[3], 10) : start;
-    return { source: m[1].trim(), start, end };
-  }
-
-  /** Split text into [{type:"text", text}, {type:"cite", raw, refs}] segments. */
-  function tokenize(text) {
-    const out = [];
-    let last = 0;
-    BRACKET_RE.lastIndex = 0;
-    let m;
-    while ((m = BRACKET_RE.exec(text))) {
-      const refs = parseRefs(m[1]);
-      if (!refs) continue;
-      if (m.index > last) out.push({ type: "text", text: text.slice(last, m.index), start: last, end: m.index });
-      out.push({ type: "cite", raw: m[0], refs, start: m.index, end: m.index + m[0].length });
-      last = m.index + m[0].length;
-    }
-    if (last < text.length) out.push({ type: "text", text: text.slice(last), start: last, end: text.length });
-    return out;
-  }
-
-  function stripMarkers(s) {
-    return tokenize(s).filter((t) => t.type === "text").map((t) => t.text).join("");
-  }
-
-  /**
-   * Locate each checked sentence in the answer text. Matching ignores
-   * whitespace and citation markers, so it tolerates small differences.
-   * Returns [{start, end, supported}] ranges over the original text.
-   */
-  function sentenceRanges(text, sentences) {
-    if (!Array.isArray(sentences) || !sentences.length) return [];
-    // compact representation: non-space characters outside markers + their index
-    const chars = [];
-    const idx = [];
-    for (const tok of tokenize(text)) {
-      if (tok.type !== "text") continue;
-      for (let i = 0; i < tok.text.length; i++) {
-        const ch = tok.text[i];
-        if (/\s/.test(ch)) continue;
-        chars.push(ch);
-        idx.push(tok.start + i);
+  /** One checked sentence followed by chips for its citations. */
+  function renderSentence(sentence, cites) {
+    const span = el("span", { className: "sentence", attrs: { "data-supported": "true" } });
+    span.append(document.createTextNode(sentenceText(sentence)));
+    const labels = (Array.isArray(sentence.citations) ? sentence.citations : []).filter((l) => typeof l === "string");
+    if (labels.length) {
+      const group = el("span", { className: "cite-group" });
+      const seen = new Set();
+      for (const label of labels) {
+        if (seen.has(label)) continue;
+        seen.add(label);
+        const c = cites.get(label);
+        if (c && c.verified !== false) {
+          group.append(makeChip(c));
+        } else {
+          // a label without a (verified) citation object: plain, muted text, never a link
+          group.append(el("span", {
+            className: "citation-raw",
+            text: label,
+            title: c ? "This citation could not be verified" : "Not a verified citation",
+          }));
+        }
       }
+      span.append(document.createTextNode(" "), group);
     }
-    const compact = chars.join("");
-    const ranges = [];
-    let cursor = 0;
-    for (const s of sentences) {
-      if (!s || typeof s.text !== "string") continue;
-      const needle = stripMarkers(s.text).replace(/\s+/g, "");
-      if (!needle) continue;
-      let pos = compact.indexOf(needle, cursor);
-      if (pos < 0) pos = compact.indexOf(needle);
-      if (pos < 0) continue;
-      const start = idx[pos];
-      let end = idx[pos + needle.length - 1] + 1;
-      // absorb citation markers and closing punctuation that follow the sentence
-      const rest = text.slice(end);
-      const tail = /^(?:\s*\[[^\[\]\n]{1,500}\])*[.!?;:,)\]"'\u201d\u2019]*/.exec(rest);
-      if (tail) end += tail[0].length;
-      ranges.push({ start, end, supported: s.supported !== false });
-      cursor = pos + needle.length;
-    }
-    ranges.sort((a, b) => a.start - b.start);
-    // drop overlaps
-    const clean = [];
-    for (const r of ranges) {
-      if (clean.length && r.start < clean[clean.length - 1].end) continue;
-      clean.push(r);
-    }
-    return clean;
+    return span;
   }
 
-  /** Render answer text with verified citation chips and dimmed unsupported sentences. */
-  function renderAnswerText(answer) {
-    const text = typeof answer.answer === "string" ? answer.answer : "";
-    const verified = new Map();
-    const known = new Map();
-    for (const c of answer.citations || []) {
-      if (!c || c.source == null) continue;
-      const k = citeKey(c.source, c.start_line, c.end_line);
-      known.set(k, c);
-      if (c.verified) verified.set(k, c);
-    }
+  const isSupported = (s) => s && typeof s === "object" && s.supported === true && typeof s.text === "string";
 
+  /** The supported sentences of an answer, each with its chips. */
+  function renderAnswerText(sentences, cites) {
     const container = el("div", { className: "answer-text" });
-    const ranges = sentenceRanges(text, answer.sentences);
-
-    // Build the sentence wrappers: walk text positions, choose current parent.
-    const tokens = tokenize(text);
-    let ri = 0;
-    let current = null; // {range, node}
-
-    const parentFor = (pos) => {
-      while (ri < ranges.length && ranges[ri].end <= pos) ri++;
-      const r = ranges[ri];
-      if (r && r.start <= pos && pos < r.end) {
-        if (!current || current.range !== r) {
-          if (current) finishSentence(current);
-          const span = el("span", {
-            className: r.supported ? "sentence" : "sentence unsupported",
-            attrs: { "data-supported": r.supported ? "true" : "false" },
-          });
-          if (!r.supported) span.title = "This sentence could not be verified against the documents";
-          container.append(span);
-          current = { range: r, node: span };
-        }
-        return current.node;
-      }
-      if (current) {
-        // closing an unsupported sentence: add the marker once
-        finishSentence(current);
-        current = null;
-      }
-      return container;
-    };
-    const finishSentence = (cur) => {
-      if (!cur.range.supported && !cur.node.dataset.marked) {
-        cur.node.dataset.marked = "1";
-        cur.node.append(el("span", { className: "unverified-mark", text: "unverified" }));
-      }
-    };
-
-    const appendText = (s, start) => {
-      // split text at sentence boundaries
-      let i = 0;
-      while (i < s.length) {
-        const pos = start + i;
-        const parent = parentFor(pos);
-        let stop = s.length;
-        const r = ranges[ri];
-        if (r) {
-          if (pos < r.start) stop = Math.min(stop, r.start - start);
-          else if (pos < r.end) stop = Math.min(stop, r.end - start);
-        }
-        if (stop <= i) stop = i + 1;
-        parent.append(document.createTextNode(s.slice(i, stop)));
-        i = stop;
-      }
-    };
-
-    for (const tok of tokens) {
-      if (tok.type === "text") {
-        appendText(tok.text, tok.start);
-        continue;
-      }
-      const parent = parentFor(tok.start);
-      const allVerified = tok.refs.every((r) => verified.has(citeKey(r.source, r.start, r.end)));
-      if (allVerified) {
-        const group = el("span", { className: "cite-group" });
-        for (const r of tok.refs) {
-          const c = verified.get(citeKey(r.source, r.start, r.end));
-          group.append(makeChip(r.source, r.start, r.end, { quote: c.quote }));
-        }
-        parent.append(group);
-      } else {
-        // unverified or unknown citation: keep it as plain, muted text; chips only for verified parts
-        const group = el("span", { className: "cite-group" });
-        for (const r of tok.refs) {
-          const k = citeKey(r.source, r.start, r.end);
-          if (verified.has(k)) {
-            group.append(makeChip(r.source, r.start, r.end, { quote: verified.get(k).quote }));
-          } else {
-            group.append(el("span", {
-              className: "citation-raw",
-              text: `[${lineLabel(r.source, r.start, r.end)}]`,
-              title: known.has(k) ? "This citation could not be verified" : "Not a verified citation",
-            }));
-          }
-        }
-        parent.append(group);
-      }
+    let first = true;
+    for (const s of sentences) {
+      if (!isSupported(s)) continue;
+      if (!first) container.append(document.createTextNode(" "));
+      container.append(renderSentence(s, cites));
+      first = false;
     }
-    if (current) finishSentence(current);
     return container;
   }
 
-  function renderSources(citations) {
+  /** Claims the check dropped, collapsed and clearly marked; never part of the answer text. */
+  function renderDropped(sentences) {
+    const dropped = (Array.isArray(sentences) ? sentences : [])
+      .filter((s) => s && typeof s === "object" && s.supported === false && typeof s.text === "string" && s.text.trim());
+    if (!dropped.length) return null;
+    const list = el("ul", { className: "dropped-list" });
+    for (const s of dropped) {
+      list.append(el("li", { className: "dropped-item" }, [
+        el("span", { className: "dropped-text", text: sentenceText(s) }),
+        typeof s.reason === "string" && s.reason
+          ? el("span", { className: "dropped-reason", text: ` (${s.reason})` })
+          : null,
+      ]));
+    }
+    const n = dropped.length;
+    const details = el("details", { className: "dropped" });
+    details.append(
+      el("summary", { text: `${n} claim${n === 1 ? " was" : "s were"} dropped: not supported by the documents` }),
+      list,
+    );
+    return details;
+  }
+
+  function renderSources(citations, labels) {
     const seen = new Set();
     const list = el("ol", { className: "sources-list" });
     for (const c of citations || []) {
-      if (!c || !c.verified) continue;
-      const k = citeKey(c.source, c.start_line, c.end_line);
-      if (seen.has(k)) continue;
-      seen.add(k);
+      if (!c || typeof c.source !== "string" || c.verified === false) continue;
+      const label = citationLabel(c);
+      if (labels && !labels.has(label)) continue;
+      if (seen.has(label)) continue;
+      seen.add(label);
       const quote = typeof c.quote === "string" ? c.quote.replace(/\s+/g, " ").trim() : "";
       list.append(el("li", { className: "source-item" }, [
-        makeChip(c.source, c.start_line, c.end_line, { quote: c.quote }),
+        makeChip(c),
         quote ? el("span", { className: "source-quote", text: quote, title: c.quote }) : null,
       ]));
     }
@@ -465,13 +391,14 @@
     if (!Array.isArray(passages) || !passages.length) return null;
     const list = el("ol", { className: "sources-list passages-list" });
     for (const p of passages) {
-      if (!p || p.source == null) continue;
+      if (!p || typeof p.source !== "string" || !Number.isInteger(p.start_line)) continue;
       const text = typeof p.text === "string" ? p.text.replace(/\s+/g, " ").trim() : "";
       list.append(el("li", { className: "source-item passage-item" }, [
-        makeChip(p.source, p.start_line, p.end_line, { className: "passage-chip", quote: p.text }),
+        makeChip(p, { className: "passage-chip" }),
         text ? el("span", { className: "source-quote", text, title: p.text }) : null,
       ]));
     }
+    if (!list.childElementCount) return null;
     const details = el("details", { className: "passages" });
     if (open) details.open = true;
     details.append(el("summary", { text: `${title} (${list.childElementCount})` }), list);
@@ -502,17 +429,17 @@
     els.conversation.append(msg);
     scrollToBottom(true);
 
-    let textNode = null;
+    const cites = new Map(); // label -> citation object, over every delta so far
+    let count = 0;
     return {
       node: msg,
-      delta(t) {
-        if (!t) return;
+      /** One checked sentence (a `delta` event): append it with its chips. */
+      sentence(sentence, citations) {
+        if (!isSupported(sentence)) return; // deltas are checked sentences; never show anything else
+        citationMap(citations, cites);
         const stick = nearBottom();
-        if (!textNode) {
-          textNode = document.createTextNode("");
-          streamText.insertBefore(textNode, typing);
-        }
-        textNode.appendData(t);
+        if (count++) streamText.insertBefore(document.createTextNode(" "), typing);
+        streamText.insertBefore(renderSentence(sentence, cites), typing);
         if (stick) scrollToBottom(true);
       },
       finish(status, content) {
@@ -536,88 +463,101 @@
     return el("div", { className: "meta", text: bits.join(" · ") });
   }
 
+  function noticeHead(text, icon, kind) {
+    return el("div", { className: kind ? `notice-head ${kind}` : "notice-head" }, [
+      el("span", { className: "notice-icon", text: icon, attrs: { "aria-hidden": "true" } }),
+      el("span", { className: kind === "error" ? "notice-label error-detail" : "notice-label", text }),
+    ]);
+  }
+
+  function statusOf(answer) {
+    const known = ["answered", "not_found", "declined", "unverified", "model_unavailable"];
+    if (known.includes(answer.status)) return answer.status;
+    return answer.answerable === false ? "not_found" : "answered";
+  }
+
   function renderFinal(ui, answer) {
     if (!answer || typeof answer !== "object") {
       renderError(ui, "The server sent an answer that could not be read.");
       return;
     }
-    const status = typeof answer.status === "string"
-      ? answer.status
-      : answer.answerable === false ? "not_found" : "answered";
-    const content = [];
+    const status = statusOf(answer);
+    const sentences = Array.isArray(answer.sentences) ? answer.sentences : [];
+    const supported = sentences.filter(isSupported);
 
-    if (NOT_ANSWERED.has(status) || (answer.answerable === false && status !== "model_unavailable")) {
+    if (status === "model_unavailable") {
+      renderUnavailable(ui, answer, typeof answer.answer === "string" ? answer.answer : "");
+      return;
+    }
+
+    const content = [];
+    if (NO_ANSWER.has(status)) {
       ui.node.classList.add("not-found");
-      const label = status === "unverified"
-        ? "Found related passages, but could not verify an answer"
-        : status === "declined"
-          ? "The passages found do not answer this"
-          : "Not in your documents";
-      content.push(el("div", { className: "notice-head" }, [
-        el("span", { className: "notice-icon", text: status === "unverified" ? "?" : "\u2205", attrs: { "aria-hidden": "true" } }),
-        el("span", { className: "notice-label", text: label }),
-      ]));
-      if (answer.answer) content.push(el("div", { className: "answer-text", text: answer.answer }));
+      content.push(noticeHead(STATUS_TEXT.no_answer, "\u2205"));
       content.push(renderPassages(answer.passages, "Related passages", false));
       content.push(metaLine(answer));
       ui.finish(status, content);
       return;
     }
 
-    if (status === "model_unavailable") {
-      ui.node.classList.add("model-unavailable");
-      content.push(el("div", { className: "notice-head warn" }, [
-        el("span", { className: "notice-icon", text: "!", attrs: { "aria-hidden": "true" } }),
-        el("span", { className: "notice-label", text: "Model unavailable, here is what was found" }),
-      ]));
-      if (answer.answer) content.push(el("div", { className: "answer-text", text: answer.answer }));
-      content.push(renderPassages(answer.passages, "Passages", true));
+    if (status === "unverified" || !supported.length) {
+      // nothing in the answer passed the check: show what was found, never the unchecked text
+      ui.node.classList.add("not-found", "unverified");
+      content.push(noticeHead(STATUS_TEXT.unverified, "?"));
+      content.push(renderPassages(answer.passages, "Related passages", true));
+      content.push(renderDropped(sentences));
       content.push(metaLine(answer));
-      ui.finish(status, content);
+      ui.finish("unverified", content);
       return;
     }
 
-    content.push(renderAnswerText(answer));
-    const unsupported = (answer.sentences || []).filter((s) => s && s.supported === false).length;
-    if (unsupported) {
-      content.push(el("div", {
-        className: "verify-note",
-        text: `${unsupported} sentence${unsupported === 1 ? "" : "s"} could not be verified against the documents.`,
-      }));
+    const cites = citationMap(answer.citations);
+    const labels = new Set();
+    for (const s of supported) {
+      for (const l of Array.isArray(s.citations) ? s.citations : []) labels.add(l);
     }
-    content.push(renderSources(answer.citations));
+    content.push(renderAnswerText(supported, cites));
+    content.push(renderDropped(sentences));
+    content.push(renderSources(answer.citations, labels));
     content.push(metaLine(answer));
     ui.finish(status, content);
   }
 
-  function renderError(ui, detail, { passages, status = "error", retry } = {}) {
+  /** The error card for model_unavailable: the answer text as detail, plus the passages. */
+  function renderUnavailable(ui, answer, detail, retry) {
+    ui.node.classList.add("error", "model-unavailable");
+    const content = [noticeHead(STATUS_TEXT.model_unavailable, "!", "error")];
+    const text = typeof answer.answer === "string" && answer.answer ? answer.answer : detail;
+    if (text) content.push(el("div", { className: "error-detail unavailable-detail", text }));
+    content.push(renderPassages(answer.passages, "Passages", true));
+    content.push(metaLine(answer));
+    content.push(retryButton(ui, retry));
+    ui.finish("model_unavailable", content);
+  }
+
+  function retryButton(ui, retry) {
+    if (!retry) return null;
+    const btn = el("button", { className: "btn ghost retry", text: "Retry", attrs: { type: "button" } });
+    btn.addEventListener("click", () => {
+      if (busy) return;
+      ui.node.remove();
+      retry();
+    });
+    return btn;
+  }
+
+  /**
+   * An error. `answer` is the answer object an error may carry (HTTP 502 body, SSE
+   * `error` event): with it, this is the model-unavailable card with its passages.
+   */
+  function renderError(ui, detail, { answer, status = "error", retry } = {}) {
+    if (answer && typeof answer === "object"
+        && (answer.status === "model_unavailable" || (Array.isArray(answer.passages) && answer.passages.length))) {
+      renderUnavailable(ui, answer, detail, retry);
+      return;
+    }
     ui.node.classList.add("error");
-    const content = [];
-    if (Array.isArray(passages) && passages.length) {
-      ui.node.classList.add("model-unavailable");
-      content.push(el("div", { className: "notice-head warn" }, [
-        el("span", { className: "notice-icon", text: "!", attrs: { "aria-hidden": "true" } }),
-        el("span", { className: "notice-label", text: "Model unavailable, here is what was found" }),
-      ]));
-      if (detail) content.push(el("div", { className: "error-detail", text: detail }));
-      content.push(renderPassages(passages, "Passages", true));
-      status = "model_unavailable";
-    } else {
-      content.push(el("div", { className: "notice-head error" }, [
-        el("span", { className: "notice-icon", text: "!", attrs: { "aria-hidden": "true" } }),
-        el("span", { className: "notice-label error-detail", text: detail || "Something went wrong." }),
-      ]));
-    }
-    if (retry) {
-      const btn = el("button", { className: "btn ghost retry", text: "Retry", attrs: { type: "button" } });
-      btn.addEventListener("click", () => {
-        if (busy) return;
-        ui.node.remove();
-        retry();
-      });
-      content.push(btn);
-    }
-    ui.finish(status, content);
+    ui.finish(status, [noticeHead(detail || "Something went wrong.", "!", "error"), retryButton(ui, retry)]);
   }
 
   // ---------------------------------------------------------------- SSE + ask
@@ -688,14 +628,16 @@
         let payload = null;
         try { payload = data ? JSON.parse(data) : null; } catch { payload = null; }
         if (name === "delta") {
-          const t = payload && typeof payload.text === "string" ? payload.text : typeof payload === "string" ? payload : "";
-          ui.delta(t);
+          // one whole sentence that passed the check, with the citation objects it cites
+          if (payload && typeof payload === "object" && payload.sentence) {
+            ui.sentence(payload.sentence, payload.citations);
+          }
         } else if (name === "answer") {
           renderFinal(ui, payload);
           finished = true;
         } else if (name === "error") {
           const detail = (payload && describeDetail(payload.detail)) || "The service reported an error.";
-          renderError(ui, detail, { passages: payload && payload.passages, retry });
+          renderError(ui, detail, { answer: payload, retry });
           finished = true;
         }
       });
@@ -712,7 +654,7 @@
         } else if (err.status === 401) {
           renderError(ui, "An API key is required to ask questions.", { retry });
         } else {
-          renderError(ui, err.detail, { retry });
+          renderError(ui, err.detail, { answer: err.body, retry });
         }
       } else {
         renderError(ui, `Could not reach the service${err && err.message ? ` (${err.message})` : ""}.`, { retry });
@@ -738,17 +680,72 @@
   let panelReq = 0;
   let panelOpener = null;
 
-  async function openSource(source, start, end, opener) {
+  /** Merged [start, end) ranges of `spans` on line `n`, clamped to a line of `length` characters. */
+  function spanRanges(spans, n, length) {
+    const ranges = [];
+    for (const sp of spans) {
+      if (!sp || sp.line !== n) continue;
+      const a = Math.max(0, Math.min(length, Number(sp.start_char)));
+      const b = Math.max(0, Math.min(length, Number(sp.end_char)));
+      if (!Number.isInteger(a) || !Number.isInteger(b) || b <= a) continue;
+      ranges.push([a, b]);
+    }
+    ranges.sort((x, y) => x[0] - y[0]);
+    const merged = [];
+    for (const r of ranges) {
+      const last = merged[merged.length - 1];
+      if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+      else merged.push(r);
+    }
+    return merged;
+  }
+
+  /**
+   * The text of one line as DOM nodes, the `spans` on it wrapped in <mark class="span">.
+   * Offsets count characters (code points, as the service counts them), not UTF-16 units.
+   * Text goes in through text nodes only.
+   */
+  function lineContent(line, n, spans) {
+    const text = String(line);
+    if (text === "") return [document.createTextNode("\u200b")];
+    const chars = /[\ud800-\udfff]/.test(text) ? Array.from(text) : null;
+    const length = chars ? chars.length : text.length;
+    const slice = (a, b) => (chars ? chars.slice(a, b).join("") : text.slice(a, b));
+    const ranges = spans.length ? spanRanges(spans, n, length) : [];
+    if (!ranges.length) return [document.createTextNode(text)];
+    const out = [];
+    let pos = 0;
+    for (const [a, b] of ranges) {
+      if (a > pos) out.push(document.createTextNode(slice(pos, a)));
+      out.push(el("mark", {
+        className: "span",
+        text: slice(a, b),
+        attrs: { "data-start-char": a, "data-end-char": b },
+      }));
+      pos = b;
+    }
+    if (pos < length) out.push(document.createTextNode(slice(pos, length)));
+    return out;
+  }
+
+  /** Open the side panel on a citation or passage: {source, start, end, page?, spans?}. */
+  async function openSource(cite, opener) {
+    const { source, start, end } = cite;
+    const page = num(cite.page);
+    const spans = Array.isArray(cite.spans) ? cite.spans : [];
     const req = ++panelReq;
     panelOpener = opener || null;
-    const label = lineLabel(source, start, end);
+    const label = lineLabel(source, start, end, page);
     els.panelTitle.textContent = source;
     els.panelTitle.title = source;
-    els.panelSub.textContent = start === end ? `line ${start}` : `lines ${start}–${end}`;
+    els.panelSub.textContent = (page != null ? `page ${page} · ` : "")
+      + (start === end ? `line ${start}` : `lines ${start}–${end}`);
     els.panelLines.replaceChildren(el("div", { className: "panel-loading", text: "Loading…" }));
     els.panel.dataset.source = source;
     els.panel.dataset.start = String(start);
     els.panel.dataset.end = String(end);
+    if (page != null) els.panel.dataset.page = String(page);
+    else delete els.panel.dataset.page;
     els.panel.dataset.loaded = "false";
     els.panel.hidden = false;
     document.body.classList.add("panel-open");
@@ -756,7 +753,8 @@
 
     const s = Math.max(1, start - 3);
     const e = end + 3;
-    const url = `/v1/sources/${encodeSourcePath(source)}?start=${s}&end=${e}`;
+    let url = `/v1/sources/${encodeSourcePath(source)}?start=${s}&end=${e}`;
+    if (page != null) url += `&page=${encodeURIComponent(page)}`;
     try {
       const res = await apiFetch(url, { headers: { Accept: "application/json" } });
       const data = await res.json();
@@ -773,7 +771,7 @@
           attrs: { "data-line": n },
         }, [
           el("span", { className: "line-no", text: n, attrs: { "aria-hidden": "true" } }),
-          el("span", { className: "line-text", text: line === "" ? "\u200b" : String(line) }),
+          el("span", { className: "line-text" }, lineContent(line == null ? "" : line, n, cited ? spans : [])),
         ]);
         if (cited && !firstCited) firstCited = row;
         frag.append(row);
@@ -782,7 +780,8 @@
       els.panelLines.replaceChildren(frag);
       els.panel.dataset.loaded = "true";
       if (firstCited) {
-        requestAnimationFrame(() => firstCited.scrollIntoView({ block: "center", behavior: "auto" }));
+        const target = firstCited.querySelector("mark.span") || firstCited;
+        requestAnimationFrame(() => target.scrollIntoView({ block: "center", behavior: "auto" }));
       }
     } catch (err) {
       if (req !== panelReq) return;

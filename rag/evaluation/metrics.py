@@ -1,6 +1,6 @@
 """Evaluation metrics for golden question sets: pure functions, no models.
 
-The flow a runner follows (see evals/README.md for the definitions):
+The flow a runner follows (see evals/README.md, "Metrics", for the definitions):
 
     golden = load_golden("evals/golden/seeds.jsonl")
     records = [score_question(g, passages_for(g), answer_for(g), k=5) for g in golden]
@@ -10,6 +10,12 @@ The flow a runner follows (see evals/README.md for the definitions):
 records into the report's `metrics` object. A metric whose denominator is
 empty (for example refusal accuracy without unanswerable questions) is None,
 never 0.
+
+Outcomes: every scored answer is exactly one of "answered", "refused" (status
+not_found / declined / unverified, or answerable false) or "error" (status
+model_unavailable, or the runner's "error" for an exception while answering).
+Errors are not refusals: they count in `error_rate` only and are left out of
+the answer, refusal and citation metrics.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from rag.errors import InputError
+from rag.text import citation_label
 
 __all__ = [
     "Evidence",
@@ -44,6 +51,7 @@ __all__ = [
     "answer_score",
     "answer_correct",
     "citation_scores",
+    "answer_outcome",
     "percentile",
     "total_latency",
     "latency_stats",
@@ -52,6 +60,11 @@ __all__ = [
     "build_report",
     "REPORT_METRIC_KEYS",
     "RETRIEVAL_METRIC_KEYS",
+    "EXTRA_ANSWER_METRIC_KEYS",
+    "METRICS_VERSION",
+    "ERROR_STATUSES",
+    "NOT_IN_DOCUMENTS_STATUSES",
+    "UNVERIFIED_STATUSES",
     "SHORT_ANSWER_MAX_TOKENS",
     "LONG_ANSWER_F1_THRESHOLD",
 ]
@@ -75,6 +88,25 @@ REPORT_METRIC_KEYS = (
     "latency_p95_ms",
 )
 RETRIEVAL_METRIC_KEYS = ("hit_at_k", "recall_at_k", "mrr")
+#: Further answer metrics of a full run, after the INTERFACE keys, in order.
+EXTRA_ANSWER_METRIC_KEYS = (
+    "answer_f1",
+    "citation_hit_rate",
+    "error_rate",
+    "answerable_refused",
+    "unanswerable_refused",
+    "refused_not_in_documents",
+    "refused_unverified",
+)
+#: Version of the metric definitions; reports without `metrics_version` used version 1
+#: (citation_recall was an any-hit rate, model failures counted as refusals).
+METRICS_VERSION = 2
+#: Answer statuses that are failures, not refusals ("error": an exception while answering).
+ERROR_STATUSES = ("model_unavailable", "error")
+#: Refusals saying the documents do not hold the answer.
+NOT_IN_DOCUMENTS_STATUSES = ("not_found", "declined")
+#: Refusals because no claim of the draft answer could be verified.
+UNVERIFIED_STATUSES = ("unverified",)
 UNTYPED = "untyped"
 
 
@@ -82,12 +114,16 @@ UNTYPED = "untyped"
 
 
 class Evidence(BaseModel):
-    """A span supporting the answer; `lines` None means anywhere in `source`."""
+    """A span supporting the answer; `lines` None means anywhere in `source` (or in `page` of it).
+
+    `page` (1-based) is set for paged documents (PDF); then `lines` are numbered within that page.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     source: str
     lines: tuple[int, int] | None = None
+    page: int | None = None
 
     @field_validator("source")
     @classmethod
@@ -114,12 +150,17 @@ class Evidence(BaseModel):
             raise ValueError(f"evidence lines must be 1-based with start <= end, got [{start}, {end}]")
         return value
 
+    @field_validator("page")
+    @classmethod
+    def _page(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"evidence page must be 1-based, got {value}")
+        return value
+
     @property
     def label(self) -> str:
-        if self.lines is None:
-            return f"[{self.source}]"
-        start, end = self.lines
-        return f"[{self.source}:{start}]" if start == end else f"[{self.source}:{start}-{end}]"
+        start, end = self.lines or (None, None)
+        return citation_label(self.source, start, end, self.page)
 
 
 class GoldenQuestion(BaseModel):
@@ -229,14 +270,20 @@ def _as_evidence(evidence: Evidence | dict) -> Evidence:
     return evidence if isinstance(evidence, Evidence) else Evidence.model_validate(evidence)
 
 
-def span_overlaps(evidence: Evidence | dict, source: str, start_line: int, end_line: int) -> bool:
+def span_overlaps(
+    evidence: Evidence | dict, source: str, start_line: int, end_line: int, page: int | None = None
+) -> bool:
     """True when [start_line, end_line] of `source` shares at least one line with the evidence.
 
     Evidence with `lines` None matches any span of the same source. Sources are
-    compared after normalising `\\` to `/` and dropping a leading `./`.
+    compared after normalising `\\` to `/` and dropping a leading `./`. When
+    both the evidence and the span carry a `page`, the pages must be equal too
+    (lines are numbered within a page); when either has none, pages are not compared.
     """
     ev = _as_evidence(evidence)
     if ev.source != _norm_source(source):
+        return False
+    if ev.page is not None and page is not None and int(page) != ev.page:
         return False
     if ev.lines is None:
         return True
@@ -245,14 +292,30 @@ def span_overlaps(evidence: Evidence | dict, source: str, start_line: int, end_l
     return lo <= gold_end and gold_start <= hi
 
 
-def _span_of(item: Any) -> tuple[str, int, int]:
-    return str(_get(item, "source", "")), int(_get(item, "start_line", 0)), int(_get(item, "end_line", 0))
+def _page_of(item: Any) -> int | None:
+    page = _get(item, "page")
+    if page is None or isinstance(page, bool):
+        return None
+    try:
+        return int(page)
+    except (TypeError, ValueError):
+        return None
+
+
+def _span_of(item: Any) -> tuple[str, int, int, int | None]:
+    """(source, start_line, end_line, page) of a passage or citation (dict or object)."""
+    return (
+        str(_get(item, "source", "")),
+        int(_get(item, "start_line", 0) or 0),
+        int(_get(item, "end_line", 0) or 0),
+        _page_of(item),
+    )
 
 
 def overlaps_any(item: Any, evidence: Sequence[Evidence | dict]) -> bool:
-    """True when a passage or citation (dict or object with source/start_line/end_line) overlaps any gold span."""
-    source, start, end = _span_of(item)
-    return any(span_overlaps(ev, source, start, end) for ev in evidence)
+    """True when a passage or citation (dict or object with source/start_line/end_line[/page]) overlaps any gold span."""
+    span = _span_of(item)
+    return any(span_overlaps(ev, *span) for ev in evidence)
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -457,21 +520,43 @@ def answer_correct(prediction: str, references: Iterable[str]) -> bool:
 
 
 def citation_scores(citations: Sequence[Any], evidence: Sequence[Evidence | dict]) -> dict:
-    """Per-answer citation figures.
+    """Per-answer citation figures (a citation is a dict or object with source/start_line/end_line[/page]).
 
-    precision_gold: fraction of citations overlapping a gold span (None without citations);
-    precision_verified: fraction with verified true (None without citations);
-    recall: 1.0 when at least one citation overlaps gold evidence, else 0.0 (None without evidence).
+    precision_gold: fraction of citations overlapping some gold span (None without citations);
+    recall: fraction of gold spans overlapped by at least one citation; a span with
+        `lines` None is covered by any citation of its source (and page, when both carry one)
+        (None without evidence);
+    hit: 1.0 when at least one citation overlaps some gold span, else 0.0 (None without evidence);
+    covered: per gold span, whether a citation covers it.
     """
     evidence = [_as_evidence(ev) for ev in evidence]
-    n = len(citations)
-    overlaps = [overlaps_any(c, evidence) for c in citations]
-    verified = [bool(_get(c, "verified", False)) for c in citations]
+    spans = [_span_of(c) for c in citations]
+    n = len(spans)
+    overlaps = [any(span_overlaps(ev, *span) for ev in evidence) for span in spans]
+    covered = [any(span_overlaps(ev, *span) for span in spans) for ev in evidence]
     return {
         "precision_gold": (sum(overlaps) / n) if n else None,
-        "precision_verified": (sum(verified) / n) if n else None,
-        "recall": (1.0 if any(overlaps) else 0.0) if evidence else None,
+        "recall": (sum(covered) / len(evidence)) if evidence else None,
+        "hit": (1.0 if any(overlaps) else 0.0) if evidence else None,
+        "covered": covered,
     }
+
+
+def answer_outcome(answer: dict | Any) -> str:
+    """"answered", "refused_not_in_documents", "refused_unverified" or "error" for an answer object.
+
+    error: status model_unavailable or error. A refusal: status not_found, declined or
+    unverified, or `answerable` false with any other status; unverified refusals are
+    "refused_unverified", all others "refused_not_in_documents".
+    """
+    status = _get(answer, "status")
+    if status in ERROR_STATUSES:
+        return "error"
+    if status in UNVERIFIED_STATUSES:
+        return "refused_unverified"
+    if status in NOT_IN_DOCUMENTS_STATUSES or not bool(_get(answer, "answerable", True)):
+        return "refused_not_in_documents"
+    return "answered"
 
 
 # --------------------------------------------------------------------------- latency
@@ -526,8 +611,9 @@ class QuestionRecord(TypedDict, total=False):
     Always present: id, question, type, answerable, references, evidence, k,
     retrieved, hit, recall, reciprocal_rank, timings_ms, latency_ms, answered.
     Present when an answer was scored (answered true): answer,
-    answer_answerable, status, model, refused, correct, f1, citations,
-    citation_precision_gold, citation_precision_verified, citation_recall.
+    answer_answerable, status, outcome, error, model, refused, correct, f1,
+    citations, sentences, citation_precision_gold, citation_recall,
+    citation_hit; then each evidence entry also has `cited`.
     """
 
     id: str
@@ -535,9 +621,9 @@ class QuestionRecord(TypedDict, total=False):
     type: str | None
     answerable: bool
     references: list[str]
-    evidence: list[dict]  # {"source", "lines": [s, e] | None, "label"}
+    evidence: list[dict]  # {"source", "lines": [s, e] | None, "page", "label"[, "cited"]}
     k: int
-    retrieved: list[dict]  # {"rank", "source", "start_line", "end_line", "score", "label", "overlaps_gold"}
+    retrieved: list[dict]  # {"rank", "source", "start_line", "end_line", "page", "score", "label", "overlaps_gold"}
     hit: bool | None
     recall: float | None
     reciprocal_rank: float | None
@@ -547,18 +633,19 @@ class QuestionRecord(TypedDict, total=False):
     answer: str
     answer_answerable: bool
     status: str | None
+    outcome: str  # answered | refused_not_in_documents | refused_unverified | error
+    error: str | None
     model: str | None
     refused: bool
     correct: bool | None
     f1: float | None
-    citations: list[dict]  # {"source", "start_line", "end_line", "label", "verified", "overlaps_gold"}
+    # {"source", "start_line", "end_line", "page", "label", "verified", "repaired", "support",
+    #  "spans": [{"line", "start_char", "end_char"}], "checks": {name: score}, "overlaps_gold"}
+    citations: list[dict]
+    sentences: list[dict]  # {"text", "supported", "citations"[, "reason"]}
     citation_precision_gold: float | None
-    citation_precision_verified: float | None
     citation_recall: float | None
-
-
-def _label(source: str, start: int, end: int) -> str:
-    return f"[{source}:{start}]" if start == end else f"[{source}:{start}-{end}]"
+    citation_hit: float | None
 
 
 def _to_plain(obj: Any) -> Any:
@@ -569,6 +656,74 @@ def _to_plain(obj: Any) -> Any:
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
     return dict(vars(obj))
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _spans_of(citation: Any) -> list[dict]:
+    spans = []
+    for span in _get(citation, "spans") or []:
+        spans.append(
+            {
+                "line": _optional_int(_get(span, "line")),
+                "start_char": _optional_int(_get(span, "start_char")),
+                "end_char": _optional_int(_get(span, "end_char")),
+            }
+        )
+    return spans
+
+
+def _checks_of(citation: Any) -> dict[str, float | None]:
+    checks = _get(citation, "checks") or {}
+    if not isinstance(checks, dict):
+        checks = _to_plain(checks) or {}
+    return {str(name): _optional_float(score) for name, score in checks.items()}
+
+
+def _citation_record(citation: Any, evidence: Sequence[Evidence]) -> dict:
+    source, start, end, page = _span_of(citation)
+    return {
+        "source": source,
+        "start_line": start,
+        "end_line": end,
+        "page": page,
+        "label": citation_label(source, start, end, page),
+        "verified": bool(_get(citation, "verified", False)),
+        "repaired": bool(_get(citation, "repaired", False)),
+        "support": _optional_float(_get(citation, "support")),
+        "spans": _spans_of(citation),
+        "checks": _checks_of(citation),
+        "overlaps_gold": any(span_overlaps(ev, source, start, end, page) for ev in evidence),
+    }
+
+
+def _sentence_record(sentence: Any) -> dict:
+    labels = _get(sentence, "citations") or []
+    out = {
+        "text": str(_get(sentence, "text", "") or ""),
+        "supported": bool(_get(sentence, "supported", False)),
+        "citations": [str(c) if isinstance(c, str) else citation_label(*_span_of(c)) for c in labels],
+    }
+    reason = _get(sentence, "reason")
+    if reason is not None:
+        out["reason"] = str(reason)
+    return out
 
 
 def score_question(
@@ -582,17 +737,22 @@ def score_question(
     """Every per-question field for one golden question.
 
     golden: a GoldenQuestion (or its dict). passages: the ranked retrieval
-    result (dicts or objects with source/start_line/end_line[/score]); only the
-    first k count. answer: the answer object (dict or rag.types.Answer), or None
-    in retrieval-only runs. timings_ms: stage timings measured by the runner
-    (for example {"retrieve": 12.0, "total": 12.0} in retrieval-only runs);
-    the answer's own timings_ms, when given, override the same keys.
+    result (dicts or objects with source/start_line/end_line[/page][/score]);
+    only the first k count. answer: the answer object (dict or rag.types.Answer), or None
+    in retrieval-only runs; a runner records an exception while answering as
+    an answer with status "error" and the message in `error`. timings_ms: stage
+    timings measured by the runner (for example {"retrieve": 12.0, "total": 12.0}
+    in retrieval-only runs); the answer's own timings_ms, when given, override the same keys.
+
+    An answer whose outcome is "error" is not scored for correctness or
+    citations (those fields are None); with status "error" and no passages,
+    retrieval is not scored either (the pipeline failed before returning any).
     """
     g = golden if isinstance(golden, GoldenQuestion) else GoldenQuestion.model_validate(golden)
     top = list(passages)[:k]
     retrieved = []
     for rank, p in enumerate(top, start=1):
-        source, start, end = _span_of(p)
+        source, start, end, page = _span_of(p)
         score = _get(p, "score")
         retrieved.append(
             {
@@ -600,27 +760,34 @@ def score_question(
                 "source": source,
                 "start_line": start,
                 "end_line": end,
+                "page": page,
                 "score": None if score is None else float(score),
-                "label": _label(source, start, end),
+                "label": citation_label(source, start, end, page),
                 "overlaps_gold": overlaps_any(p, g.evidence),
             }
         )
-    ret = retrieval_scores(top, g.evidence) if g.answerable else {"hit": None, "recall": None, "reciprocal_rank": None}
+    ans = _to_plain(answer)
+    failed_before_retrieval = ans is not None and ans.get("status") == "error" and not top
+    if g.answerable and not failed_before_retrieval:
+        ret = retrieval_scores(top, g.evidence)
+    else:
+        ret = {"hit": None, "recall": None, "reciprocal_rank": None}
 
     timings: dict[str, float] = {str(s): float(v) for s, v in (timings_ms or {}).items() if v is not None}
-    ans = _to_plain(answer)
     if ans is not None:
         timings.update({str(s): float(v) for s, v in (ans.get("timings_ms") or {}).items() if v is not None})
 
+    evidence = [
+        {"source": ev.source, "lines": list(ev.lines) if ev.lines else None, "page": ev.page, "label": ev.label}
+        for ev in g.evidence
+    ]
     record: QuestionRecord = {
         "id": g.id,
         "question": g.question,
         "type": g.type,
         "answerable": g.answerable,
         "references": list(g.answers),
-        "evidence": [
-            {"source": ev.source, "lines": list(ev.lines) if ev.lines else None, "label": ev.label} for ev in g.evidence
-        ],
+        "evidence": evidence,
         "k": k,
         "retrieved": retrieved,
         "hit": ret["hit"],
@@ -635,40 +802,43 @@ def score_question(
 
     text = str(ans.get("answer") or "")
     answer_answerable = bool(ans.get("answerable", True))
-    refused = not answer_answerable
-    citations_in = [_to_plain(c) for c in (ans.get("citations") or [])]
-    citations = []
-    for c in citations_in:
-        source, start, end = _span_of(c)
-        citations.append(
-            {
-                "source": source,
-                "start_line": start,
-                "end_line": end,
-                "label": _label(source, start, end),
-                "verified": bool(c.get("verified", False)),
-                "overlaps_gold": overlaps_any(c, g.evidence),
-            }
-        )
+    outcome = answer_outcome(ans)
+    error = outcome == "error"
+    refused = outcome.startswith("refused")
+    citations = [_citation_record(_to_plain(c), g.evidence) for c in (ans.get("citations") or [])]
+    sentences = [_sentence_record(_to_plain(s)) for s in (ans.get("sentences") or [])]
     cit = citation_scores(citations, g.evidence)
-    if g.answerable and g.answers:
-        correct, f1 = answer_score(text, g.answers) if not refused else (False, 0.0)
-    else:
+    for entry, covered in zip(evidence, cit["covered"]):
+        entry["cited"] = bool(covered) and not refused and not error
+    if error or not (g.answerable and g.answers):
         correct, f1 = None, None
+    else:
+        correct, f1 = answer_score(text, g.answers) if not refused else (False, 0.0)
+    if error or not g.answerable or cit["recall"] is None:
+        cit_recall = cit_hit = None
+    elif refused:  # a refusal supports nothing, whatever it cites
+        cit_recall = cit_hit = 0.0
+    else:
+        cit_recall, cit_hit = cit["recall"], cit["hit"]
+    message = ans.get("error")
+    if error and not message:
+        message = "the model was unavailable" if ans.get("status") == "model_unavailable" else "error"
     record.update(
         {
             "answer": text,
             "answer_answerable": answer_answerable,
             "status": ans.get("status"),
+            "outcome": outcome,
+            "error": str(message) if error else None,
             "model": ans.get("model"),
             "refused": refused,
             "correct": correct,
             "f1": _round(f1),
             "citations": citations,
-            "citation_precision_gold": _round(cit["precision_gold"]),
-            "citation_precision_verified": _round(cit["precision_verified"]),
-            # a refusal supports nothing, whatever it cites
-            "citation_recall": (0.0 if refused and cit["recall"] is not None else cit["recall"]) if g.answerable else None,
+            "sentences": sentences,
+            "citation_precision_gold": None if error else _round(cit["precision_gold"]),
+            "citation_recall": _round(cit_recall),
+            "citation_hit": cit_hit,
         }
     )
     return record
@@ -686,6 +856,26 @@ def _mean(values: Iterable[Any]) -> float | None:
     return _round(sum(vals) / len(vals)) if vals else None
 
 
+def _outcome(record: dict) -> str | None:
+    """A record's outcome; records written before `outcome` existed fall back to `refused`."""
+    if not record.get("answered"):
+        return None
+    if record.get("outcome"):
+        return record["outcome"]
+    if record.get("status") in ERROR_STATUSES:
+        return "error"
+    if record.get("refused"):
+        return "refused_unverified" if record.get("status") in UNVERIFIED_STATUSES else "refused_not_in_documents"
+    return "answered"
+
+
+def _share(records: Sequence[dict], outcomes: tuple[str, ...]) -> float | None:
+    return _mean(_outcome(r) in outcomes for r in records)
+
+
+_REFUSED = ("refused_not_in_documents", "refused_unverified")
+
+
 def _group_metrics(records: Sequence[dict], retrieval_only: bool) -> dict:
     answerable = [r for r in records if r.get("answerable")]
     out = {
@@ -696,20 +886,37 @@ def _group_metrics(records: Sequence[dict], retrieval_only: bool) -> dict:
     if retrieval_only:
         return out
     answered = [r for r in records if r.get("answered")]
-    answered_answerable = [r for r in answered if r.get("answerable")]
-    answered_unanswerable = [r for r in answered if not r.get("answerable")]
+    scored = [r for r in answered if _outcome(r) != "error"]  # errors are neither answers nor refusals
+    scored_answerable = [r for r in scored if r.get("answerable")]
+    scored_unanswerable = [r for r in scored if not r.get("answerable")]
+    answerable_refused = _share(scored_answerable, _REFUSED)
+    unanswerable_refused = _share(scored_unanswerable, _REFUSED)
     out.update(
         {
-            "answer_accuracy": _mean(r.get("correct") for r in answered_answerable),
-            "answer_f1": _mean(r.get("f1") for r in answered_answerable),
-            "citation_precision": _mean(r.get("citation_precision_gold") for r in answered),
-            "citation_precision_verified": _mean(r.get("citation_precision_verified") for r in answered),
-            "citation_recall": _mean(r.get("citation_recall") for r in answered_answerable),
-            "refusal_accuracy": _mean(r.get("refused") for r in answered_unanswerable),
-            "false_refusal_rate": _mean(r.get("refused") for r in answered_answerable),
+            "answer_accuracy": _mean(r.get("correct") for r in scored_answerable),
+            "citation_precision": _mean(r.get("citation_precision_gold") for r in scored),
+            "citation_recall": _mean(r.get("citation_recall") for r in scored_answerable),
+            "refusal_accuracy": unanswerable_refused,
+            "false_refusal_rate": answerable_refused,
+            "answer_f1": _mean(r.get("f1") for r in scored_answerable),
+            "citation_hit_rate": _mean(r.get("citation_hit") for r in scored_answerable),
+            "error_rate": _share(answered, ("error",)),
+            "answerable_refused": answerable_refused,
+            "unanswerable_refused": unanswerable_refused,
+            "refused_not_in_documents": _share(scored, ("refused_not_in_documents",)),
+            "refused_unverified": _share(scored, ("refused_unverified",)),
         }
     )
     return out
+
+
+def _outcome_counts(records: Sequence[dict]) -> dict:
+    counts = {"answered": 0, "refused_not_in_documents": 0, "refused_unverified": 0, "error": 0}
+    for r in records:
+        outcome = _outcome(r)
+        if outcome is not None:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 def aggregate(records: Sequence[dict], k: int, retrieval_only: bool = False) -> dict:
@@ -717,11 +924,14 @@ def aggregate(records: Sequence[dict], k: int, retrieval_only: bool = False) -> 
 
     Keys (full run): hit_at_k, recall_at_k, mrr, answer_accuracy,
     citation_precision, citation_recall, refusal_accuracy, false_refusal_rate,
-    latency_p50_ms, latency_p95_ms, then citation_precision_verified,
-    answer_f1, latency_by_stage, counts, by_type. With retrieval_only: hit_at_k,
-    recall_at_k, mrr, latency_p50_ms, latency_p95_ms, latency_by_stage, counts,
-    by_type (retrieval metrics only). Any metric with an empty denominator is None.
-    `k` is accepted for symmetry with the report (records already hold top-k results).
+    latency_p50_ms, latency_p95_ms, then answer_f1, citation_hit_rate,
+    error_rate, answerable_refused, unanswerable_refused,
+    refused_not_in_documents, refused_unverified, latency_by_stage, counts,
+    outcomes ({"answerable"|"unanswerable": {outcome: n}}), by_type. With
+    retrieval_only: hit_at_k, recall_at_k, mrr, latency_p50_ms,
+    latency_p95_ms, latency_by_stage, counts, by_type (retrieval metrics
+    only). Any metric with an empty denominator is None. `k` is accepted for
+    symmetry with the report (records already hold top-k results).
     """
     records = list(records)
     overall = _group_metrics(records, retrieval_only)
@@ -733,16 +943,35 @@ def aggregate(records: Sequence[dict], k: int, retrieval_only: bool = False) -> 
     metrics["latency_p50_ms"] = lat["p50"]
     metrics["latency_p95_ms"] = lat["p95"]
     if not retrieval_only:
-        metrics["citation_precision_verified"] = overall["citation_precision_verified"]
-        metrics["answer_f1"] = overall["answer_f1"]
+        for key in EXTRA_ANSWER_METRIC_KEYS:
+            metrics[key] = overall[key]
     metrics["latency_by_stage"] = lat["by_stage"]
-    metrics["counts"] = {
+    outcomes = _outcome_counts(records)
+    counts = {
         "questions": len(records),
         "answerable": sum(1 for r in records if r.get("answerable")),
         "unanswerable": sum(1 for r in records if not r.get("answerable")),
         "answered": sum(1 for r in records if r.get("answered")),
-        "refused": sum(1 for r in records if r.get("refused")),
+        "refused": outcomes["refused_not_in_documents"] + outcomes["refused_unverified"],
     }
+    if not retrieval_only:
+        counts.update(
+            {
+                "refused_not_in_documents": outcomes["refused_not_in_documents"],
+                "refused_unverified": outcomes["refused_unverified"],
+                "errors": outcomes["error"],
+                "citations": sum(len(r.get("citations") or []) for r in records),
+                "citations_repaired": sum(
+                    1 for r in records for c in r.get("citations") or [] if c.get("repaired")
+                ),
+            }
+        )
+    metrics["counts"] = counts
+    if not retrieval_only:
+        metrics["outcomes"] = {
+            "answerable": _outcome_counts([r for r in records if r.get("answerable")]),
+            "unanswerable": _outcome_counts([r for r in records if not r.get("answerable")]),
+        }
     groups: dict[str, list[dict]] = {}
     for r in records:
         groups.setdefault(r.get("type") or UNTYPED, []).append(r)
@@ -759,12 +988,17 @@ def aggregate(records: Sequence[dict], k: int, retrieval_only: bool = False) -> 
 
 
 def build_report(records: Sequence[dict], k: int, retrieval_only: bool = False, **extra: Any) -> dict:
-    """The whole report: {"metrics", "k", "retrieval_only", **extra, "questions"}.
+    """The whole report: {"metrics", "k", "retrieval_only", "metrics_version", **extra, "questions"}.
 
     extra holds run details a runner may add (golden, corpus, model, ...).
     """
     records = list(records)
-    report: dict[str, Any] = {"metrics": aggregate(records, k, retrieval_only), "k": k, "retrieval_only": retrieval_only}
+    report: dict[str, Any] = {
+        "metrics": aggregate(records, k, retrieval_only),
+        "k": k,
+        "retrieval_only": retrieval_only,
+        "metrics_version": METRICS_VERSION,
+    }
     report.update(extra)
     report["questions"] = records
     return report

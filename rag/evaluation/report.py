@@ -6,6 +6,10 @@
 eval report: {"metrics", "k", "questions", ...}). `compare_reports` gives the
 metric-by-metric comparison used in summary.md; a runner can use it to fail
 on regressions.
+
+Reports written before metrics version 2 (no `metrics_version` key) used other
+definitions for some metrics; `compare_reports` does not flag those (see
+INCOMPARABLE_WITH_V1 and V1_NAMES).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from rag.evaluation.metrics import REPORT_METRIC_KEYS
+from rag.evaluation.metrics import EXTRA_ANSWER_METRIC_KEYS, METRICS_VERSION, REPORT_METRIC_KEYS
 
 __all__ = [
     "write_report",
@@ -28,6 +32,8 @@ __all__ = [
     "LOWER_IS_BETTER",
     "ABSOLUTE_TOLERANCE",
     "LATENCY_RELATIVE_TOLERANCE",
+    "INCOMPARABLE_WITH_V1",
+    "V1_NAMES",
 ]
 
 #: Metrics where a larger value is better; a drop by more than ABSOLUTE_TOLERANCE is a regression.
@@ -38,18 +44,37 @@ HIGHER_IS_BETTER = (
     "answer_accuracy",
     "answer_f1",
     "citation_precision",
-    "citation_precision_verified",
     "citation_recall",
+    "citation_hit_rate",
     "refusal_accuracy",
+    "unanswerable_refused",
 )
 #: Metrics where a smaller value is better.
-LOWER_IS_BETTER = ("false_refusal_rate", "latency_p50_ms", "latency_p95_ms")
-#: Tolerance for rates (higher-is-better metrics and false_refusal_rate).
+LOWER_IS_BETTER = (
+    "false_refusal_rate",
+    "answerable_refused",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+#: Shown in comparisons, never flagged: a shift between the two kinds of refusal is neither better nor worse.
+INFORMATIONAL = ("refused_not_in_documents", "refused_unverified")
+#: Metrics whose version-1 value (reports without `metrics_version`) means something else:
+#: citation_recall was the any-hit rate now called citation_hit_rate. They are not compared across versions.
+INCOMPARABLE_WITH_V1 = ("citation_recall",)
+#: A version-2 metric absent from version-1 reports, and the version-1 metric it is compared with
+#: (the same definition as long as no answer failed with model_unavailable).
+V1_NAMES = {
+    "citation_hit_rate": "citation_recall",
+    "answerable_refused": "false_refusal_rate",
+    "unanswerable_refused": "refusal_accuracy",
+}
+#: Tolerance for rates (higher-is-better metrics and the lower-is-better rates).
 ABSOLUTE_TOLERANCE = 0.02
 #: Latency may rise by this fraction of the previous value before it counts as a regression.
 LATENCY_RELATIVE_TOLERANCE = 0.20
 
-_COMPARED = HIGHER_IS_BETTER + LOWER_IS_BETTER
+_COMPARED = HIGHER_IS_BETTER + LOWER_IS_BETTER + INFORMATIONAL
 _TITLES = {
     "hit_at_k": "hit@k",
     "recall_at_k": "recall@k",
@@ -57,10 +82,15 @@ _TITLES = {
     "answer_accuracy": "answer accuracy",
     "answer_f1": "answer F1",
     "citation_precision": "citation precision (gold)",
-    "citation_precision_verified": "citation precision (verified)",
-    "citation_recall": "citation recall",
+    "citation_recall": "citation recall (gold spans)",
+    "citation_hit_rate": "citation hit rate",
     "refusal_accuracy": "refusal accuracy",
     "false_refusal_rate": "false refusal rate",
+    "error_rate": "error rate",
+    "answerable_refused": "answerable refused",
+    "unanswerable_refused": "unanswerable refused",
+    "refused_not_in_documents": "refused: not in documents",
+    "refused_unverified": "refused: unverified",
     "latency_p50_ms": "latency p50 (ms)",
     "latency_p95_ms": "latency p95 (ms)",
 }
@@ -83,31 +113,76 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _version_of(report: dict) -> int:
+    """A report's metrics version: its `metrics_version`, 1 for a report without one, the current one for a bare metrics dict."""
+    if isinstance(report, dict) and isinstance(report.get("metrics"), dict):
+        version = report.get("metrics_version")
+        return int(version) if isinstance(version, int) and not isinstance(version, bool) else 1
+    return METRICS_VERSION
+
+
+def _had_model_failures(report: dict) -> bool:
+    """Whether a version-1 report holds answers with status model_unavailable (then counted as refusals)."""
+    questions = report.get("questions") if isinstance(report, dict) else None
+    return any(isinstance(q, dict) and q.get("status") == "model_unavailable" for q in questions or [])
+
+
 def compare_reports(current: dict, previous: dict) -> list[dict]:
     """Metric-by-metric comparison of two reports (or two metrics dicts).
 
     One row per metric present in either report, in a fixed order:
-    {"metric", "previous", "current", "delta", "regression", "direction"}.
-    delta is current - previous (None when either is missing). regression is
-    true when a higher-is-better metric dropped by more than 0.02, when
-    false_refusal_rate rose by more than 0.02, or when a latency rose by more
-    than 20% of its previous value (a previous latency of 0 is never compared
-    relatively, so it never flags). A metric missing on one side never flags.
+    {"metric", "previous", "current", "delta", "regression", "direction", "note"}.
+    delta is current - previous (None when either is missing or the values are
+    not comparable). regression is true when a higher-is-better metric dropped
+    by more than 0.02, when a lower-is-better rate (false_refusal_rate,
+    answerable_refused, error_rate) rose by more than 0.02, or when a latency
+    rose by more than 20% of its previous value (a previous latency of 0 is
+    never compared relatively, so it never flags). A metric missing on one
+    side never flags; refused_not_in_documents / refused_unverified never flag.
+
+    Across metric versions (a report without `metrics_version` is version 1):
+    citation_recall is not compared (note says why); a version-2 metric that a
+    version-1 report lacks is compared with its version-1 equivalent (V1_NAMES;
+    the note names it); and when the version-1 report holds model_unavailable
+    answers, the refusal and accuracy metrics are not compared either.
     """
     cur_m, prev_m = _metrics_of(current), _metrics_of(previous)
+    cur_v, prev_v = _version_of(current), _version_of(previous)
+    across = cur_v != prev_v and 1 in (cur_v, prev_v)
+    old = previous if prev_v == 1 else current
+    failures = across and _had_model_failures(old)
     rows = []
     for metric in _COMPARED:
-        if metric not in cur_m and metric not in prev_m:
-            continue
         cur, prev = _number(cur_m.get(metric)), _number(prev_m.get(metric))
-        delta = None if cur is None or prev is None else round(cur - prev, 6)
+        present = metric in cur_m or metric in prev_m
+        note = None
+        if across and metric in V1_NAMES:
+            old_m = prev_m if prev_v == 1 else cur_m
+            if metric not in old_m and V1_NAMES[metric] in old_m:
+                value = _number(old_m.get(V1_NAMES[metric]))
+                prev, cur = (value, cur) if prev_v == 1 else (prev, value)
+                present = True
+                note = f"version-1 report: compared with its {V1_NAMES[metric]}"
+        if not present:
+            continue
+        comparable = True
+        if across and metric in INCOMPARABLE_WITH_V1:
+            comparable = False
+            note = "definition changed in metrics version 2 (version 1 was the any-hit rate, see citation_hit_rate)"
+        elif failures and metric in (
+            "answer_accuracy", "answer_f1", "refusal_accuracy", "false_refusal_rate",
+            "answerable_refused", "unanswerable_refused", "citation_hit_rate",
+        ):
+            comparable = False
+            note = "version-1 report counted model_unavailable answers as refusals"
+        delta = None if cur is None or prev is None or not comparable else round(cur - prev, 6)
         regression = False
         if delta is not None:
             if metric in HIGHER_IS_BETTER:
                 regression = -delta > ABSOLUTE_TOLERANCE + 1e-9
             elif metric.startswith("latency"):
                 regression = prev > 0 and cur > prev * (1 + LATENCY_RELATIVE_TOLERANCE) + 1e-9
-            else:  # false_refusal_rate
+            elif metric in LOWER_IS_BETTER:
                 regression = delta > ABSOLUTE_TOLERANCE + 1e-9
         rows.append(
             {
@@ -116,7 +191,8 @@ def compare_reports(current: dict, previous: dict) -> list[dict]:
                 "current": cur,
                 "delta": delta,
                 "regression": regression,
-                "direction": "higher" if metric in HIGHER_IS_BETTER else "lower",
+                "direction": "higher" if metric in HIGHER_IS_BETTER else "lower" if metric in LOWER_IS_BETTER else "none",
+                "note": note,
             }
         )
     return rows
@@ -182,6 +258,8 @@ def _cell(text: Any, limit: int = 200) -> str:
 
 def _outcome_ok(record: dict) -> bool:
     if record.get("answered"):
+        if record.get("outcome") == "error" or record.get("status") in ("model_unavailable", "error"):
+            return False
         if record.get("answerable"):
             return bool(record.get("correct")) and not record.get("refused")
         return bool(record.get("refused"))
@@ -189,7 +267,7 @@ def _outcome_ok(record: dict) -> bool:
 
 
 def worst_questions(records: Sequence[dict], n: int = 5) -> list[dict]:
-    """The n worst questions: wrong outcome first (wrong answer, false refusal,
+    """The n worst questions: wrong outcome first (error, wrong answer, false refusal,
     unrefused unanswerable question), then missed retrieval, then lower
     reciprocal rank, answer F1 and citation recall. Ties keep the input order."""
 
@@ -211,8 +289,37 @@ def worst_questions(records: Sequence[dict], n: int = 5) -> list[dict]:
 def _by_type_columns(retrieval_only: bool) -> list[str]:
     cols = ["hit_at_k", "recall_at_k", "mrr"]
     if not retrieval_only:
-        cols += ["answer_accuracy", "citation_precision", "citation_recall", "refusal_accuracy", "false_refusal_rate"]
+        cols += [
+            "answer_accuracy",
+            "citation_precision",
+            "citation_recall",
+            "citation_hit_rate",
+            "refusal_accuracy",
+            "false_refusal_rate",
+            "error_rate",
+        ]
     return cols
+
+
+_OUTCOME_TITLES = (
+    ("answered", "answered"),
+    ("refused_not_in_documents", "refused: not in documents"),
+    ("refused_unverified", "refused: unverified"),
+    ("error", "error"),
+)
+
+
+def _citation_text(c: dict) -> str:
+    flags = ["verified" if c.get("verified") else "unverified"]
+    if c.get("repaired"):
+        flags.append("repaired")
+    if c.get("support") is not None:
+        flags.append(f"support {_fmt(c.get('support'))}")
+    checks = c.get("checks") or {}
+    if checks:
+        flags.append(" ".join(f"{_cell(name, 40)} {_fmt(score)}" for name, score in checks.items()))
+    flags.append("gold" if c.get("overlaps_gold") else "not gold")
+    return f"{c.get('label')} ({', '.join(flags)})"
 
 
 def render_summary(report: dict, previous: dict | None = None, chart_names: Sequence[str] = ()) -> str:
@@ -234,10 +341,35 @@ def render_summary(report: dict, previous: dict | None = None, chart_names: Sequ
 
     lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
     keys = [m for m in REPORT_METRIC_KEYS if m in metrics]
-    keys += [m for m in ("answer_f1", "citation_precision_verified") if m in metrics]
+    keys += [m for m in EXTRA_ANSWER_METRIC_KEYS if m in metrics]
     for m in keys:
         lines.append(f"| {_TITLES.get(m, m)} | {_fmt(metrics.get(m), m)} |")
     lines.append("")
+    if not retrieval_only:
+        lines += [
+            f"Metric definitions: version {report.get('metrics_version', 1)} (evals/README.md, \"Metrics\"). "
+            "Errors (model unavailable, exceptions) are left out of the answer, refusal and citation metrics.",
+            "",
+        ]
+
+    outcomes = metrics.get("outcomes") or {}
+    if outcomes:
+        lines += [
+            "### Outcomes (questions)",
+            "",
+            "| golden | " + " | ".join(title for _, title in _OUTCOME_TITLES) + " |",
+            "|---|" + "---|" * len(_OUTCOME_TITLES),
+        ]
+        for group in ("answerable", "unanswerable"):
+            row = outcomes.get(group) or {}
+            lines.append(f"| {group} | " + " | ".join(str(row.get(key, 0)) for key, _ in _OUTCOME_TITLES) + " |")
+        if counts.get("citations") is not None:
+            lines += [
+                "",
+                f"{counts.get('citations', 0)} citations, {counts.get('citations_repaired', 0)} of them repaired "
+                "(the model cited another place; the service corrected it).",
+            ]
+        lines.append("")
 
     stages = metrics.get("latency_by_stage") or {}
     if stages:
@@ -268,8 +400,12 @@ def render_summary(report: dict, previous: dict | None = None, chart_names: Sequ
             f"**REGRESSION** in: {', '.join(_TITLES.get(m, m) for m in flagged)}" if flagged else "No regressions."
         )
         lines += ["", "| metric | previous | current | delta | flag |", "|---|---|---|---|---|"]
+        notes = []
         for r in rows:
             flag = "REGRESSION" if r["regression"] else ""
+            if r.get("note"):
+                notes.append(r["note"])
+                flag = (flag + " " if flag else "") + f"[{len(notes)}]"
             lines.append(
                 f"| {_TITLES.get(r['metric'], r['metric'])} | {_fmt(r['previous'], r['metric'])} | "
                 f"{_fmt(r['current'], r['metric'])} | {_fmt_delta(r)} | {flag} |"
@@ -279,6 +415,9 @@ def render_summary(report: dict, previous: dict | None = None, chart_names: Sequ
             f"Tolerances: rates {ABSOLUTE_TOLERANCE}, latency +{LATENCY_RELATIVE_TOLERANCE:.0%}.",
             "",
         ]
+        if notes:
+            lines += [f"[{i}] {_cell(note, 300)}" + ("  " if i < len(notes) else "") for i, note in enumerate(notes, start=1)]
+            lines.append("")
 
     records = report.get("questions") or []
     if records:
@@ -302,17 +441,28 @@ def render_summary(report: dict, previous: dict | None = None, chart_names: Sequ
                 f"reciprocal rank {_fmt(r.get('reciprocal_rank'))}"
             )
             if r.get("answered"):
+                kind = {
+                    "refused_not_in_documents": ", a refusal (not in documents)",
+                    "refused_unverified": ", a refusal (unverified)",
+                    "error": ", an error",
+                }.get(r.get("outcome") or "", ", a refusal" if r.get("refused") else "")
                 lines.append(
-                    f"- answer (status {_cell(r.get('status') or 'n/a')}{', a refusal' if r.get('refused') else ''}): "
-                    f"{_cell(r.get('answer', ''), 500)}"
+                    f"- answer (status {_cell(r.get('status') or 'n/a')}{kind}): {_cell(r.get('answer', ''), 500)}"
                 )
+                if r.get("error"):
+                    lines.append(f"- error: {_cell(r.get('error'), 300)}")
                 lines.append(f"- correct: {_fmt(r.get('correct'))}, F1 {_fmt(r.get('f1'))}")
-                cites = ", ".join(
-                    f"{c.get('label')} ({'verified' if c.get('verified') else 'unverified'}, "
-                    f"{'gold' if c.get('overlaps_gold') else 'not gold'})"
-                    for c in r.get("citations") or []
-                )
+                cites = ", ".join(_citation_text(c) for c in r.get("citations") or [])
                 lines.append(f"- citations: {cites or 'none'}")
+                if r.get("answerable") and r.get("citation_recall") is not None:
+                    cited = [e.get("label", "") for e in r.get("evidence") or [] if e.get("cited")]
+                    lines.append(
+                        f"- gold spans cited: {', '.join(cited) or 'none'} (citation recall {_fmt(r.get('citation_recall'))})"
+                    )
+                unsupported = [s for s in r.get("sentences") or [] if not s.get("supported")]
+                for sentence in unsupported[:3]:
+                    reason = f" ({_cell(sentence['reason'], 120)})" if sentence.get("reason") else ""
+                    lines.append(f"- unsupported sentence: {_cell(sentence.get('text', ''), 200)}{reason}")
             if r.get("latency_ms") is not None:
                 lines.append(f"- latency: {_fmt(r.get('latency_ms'), 'latency')} ms")
             lines.append("")

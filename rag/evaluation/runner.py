@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from rag.errors import InputError
-from rag.evaluation.metrics import aggregate, load_golden, score_question
+from rag.evaluation.metrics import build_report, load_golden, score_question
 from rag.service import RagService
 from rag.types import Answer
 
@@ -54,21 +54,42 @@ def run_eval(
             timings["total"] = timings["retrieve"]
             records.append(score_question(golden, passages, None, k, timings_ms=timings))
             continue
-        answer: Answer = service.ask(golden.question)  # its own passage pool; the first k are scored
+        mark = time.perf_counter()
+        try:
+            answer: Answer = service.ask(golden.question)  # its own passage pool; the first k are scored
+        except Exception as exc:  # one failed question is recorded as an error, not a refusal
+            failed = error_answer(exc, service.settings.llm_model, (time.perf_counter() - mark) * 1000)
+            records.append(score_question(golden, [], failed, k))
+            continue
         records.append(score_question(golden, answer.passages, answer.model_dump(mode="json"), k, timings_ms=answer.timings_ms))
+    return build_report(
+        records,
+        k,
+        retrieval_only,
+        golden=str(golden_path),
+        corpus=str(corpus or service.settings.corpus),
+        index_dir=str(service.index_dir),
+        mode=mode,
+        embedding_model=service.settings.embedding_model,
+        model=None if retrieval_only else service.settings.llm_model,
+        temperature=service.settings.llm_temperature,
+        wall_time_s=round(time.perf_counter() - started, 1),
+    )
+
+
+def error_answer(exc: BaseException, model: str | None, elapsed_ms: float) -> dict:
+    """The answer object recorded for a question whose answering raised: status "error" with the message."""
+    message = str(exc).strip() or type(exc).__name__
     return {
-        "metrics": aggregate(records, k, retrieval_only),
-        "k": k,
-        "questions": records,
-        "golden": str(golden_path),
-        "corpus": str(corpus or service.settings.corpus),
-        "index_dir": str(service.index_dir),
-        "retrieval_only": retrieval_only,
-        "mode": mode,
-        "embedding_model": service.settings.embedding_model,
-        "model": None if retrieval_only else service.settings.llm_model,
-        "temperature": service.settings.llm_temperature,
-        "wall_time_s": round(time.perf_counter() - started, 1),
+        "answer": "",
+        "answerable": False,
+        "status": "error",
+        "error": f"{type(exc).__name__}: {message}" if message != type(exc).__name__ else message,
+        "citations": [],
+        "passages": [],
+        "sentences": [],
+        "model": model,
+        "timings_ms": {"total": round(elapsed_ms, 1)},
     }
 
 

@@ -9,6 +9,7 @@ of failure only: never an API key, a provider's raw message or a stack trace).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -144,15 +145,34 @@ class LLMClient:
         local.server_for_settings(self.settings)
 
     def complete(self, messages: list[dict]) -> Completion:
-        self._ensure_local()
-        attempts = self.settings.llm_retries + 1
-        for attempt in range(attempts):
-            try:
-                response = litellm.completion(messages=messages, **self._params())
-                return self._to_completion(response, messages)
-            except Exception as exc:  # noqa: BLE001 - sorted into retry / give up below
-                self._handle_failure(exc, attempt, attempts)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._with_retries(lambda: self._to_completion(litellm.completion(messages=messages, **self._params()), messages))
+
+    def yes_probability(self, messages: list[dict]) -> float:
+        """The model's probability that the answer to a yes/no question is yes.
+
+        Read from the first token's log-probabilities: the local model is also constrained
+        to reply "yes" or "no" by a grammar. A provider that gives no log-probabilities
+        counts its one-word reply as 1.0 (yes) or 0.0 (anything else).
+        """
+        if self.is_local:
+            from rag.llm import local
+
+            self._ensure_local()
+            return self._with_retries(lambda: local.yes_probability(local.server_for_settings(self.settings), messages))
+        params = dict(self._params(), max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=5)
+
+        def ask() -> float:
+            response = litellm.completion(messages=messages, **params)
+            choice = response.choices[0]
+            top = _first_token_alternatives(getattr(choice, "logprobs", None))
+            if top:
+                return yes_share(top)
+            reply = (choice.message.content or "").strip().lower()
+            if not reply:
+                raise _EmptyReply()
+            return 1.0 if reply.startswith("yes") else 0.0
+
+        return self._with_retries(ask)
 
     def stream(self, messages: list[dict]) -> Iterator[str | Completion]:
         """Yield text deltas as they arrive, then one final `Completion`.
@@ -204,6 +224,16 @@ class LLMClient:
                 _close_stream(response)
 
     # ------------------------------------------------------------------ internals
+
+    def _with_retries(self, call):
+        self._ensure_local()
+        attempts = self.settings.llm_retries + 1
+        for attempt in range(attempts):
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 - sorted into retry / give up below
+                self._handle_failure(exc, attempt, attempts)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _ensure_local(self) -> None:
         if self.is_local and not self._local_ready:
@@ -267,6 +297,31 @@ class LLMClient:
         except Exception:  # noqa: BLE001 - an estimate is all that is needed
             text = what.get("text") or " ".join(str(m.get("content", "")) for m in what.get("messages", []))
             return max(1, len(text) // 4)
+
+
+def yes_share(alternatives: list[tuple[str, float]]) -> float:
+    """P(yes) / (P(yes) + P(no)) over (token, logprob) alternatives of one position ("Yes", " no", ...)."""
+    yes = sum(math.exp(lp) for token, lp in alternatives if token.strip().lower() == "yes")
+    no = sum(math.exp(lp) for token, lp in alternatives if token.strip().lower() == "no")
+    return yes / (yes + no) if yes + no > 0 else 0.0
+
+
+def _first_token_alternatives(logprobs) -> list[tuple[str, float]]:
+    """(token, logprob) pairs of the first generated token, from an OpenAI-shaped logprobs block."""
+    content = getattr(logprobs, "content", None) if logprobs is not None else None
+    if content is None and isinstance(logprobs, dict):
+        content = logprobs.get("content")
+    if not content:
+        return []
+    first = content[0]
+    top = getattr(first, "top_logprobs", None) if not isinstance(first, dict) else first.get("top_logprobs")
+    pairs = []
+    for item in top or [first]:
+        token = item.get("token") if isinstance(item, dict) else getattr(item, "token", None)
+        logprob = item.get("logprob") if isinstance(item, dict) else getattr(item, "logprob", None)
+        if isinstance(token, str) and isinstance(logprob, (int, float)):
+            pairs.append((token, float(logprob)))
+    return pairs
 
 
 def _close_stream(response) -> None:

@@ -236,6 +236,21 @@ _PASSTHROUGH = (
 )
 
 
+_YES_NO = 'root ::= "yes" | "no"'
+
+
+def yes_probability(server, messages: list[dict]) -> float:
+    """P(yes) for a yes/no question, from the first token's log-probabilities (one token, no sampling)."""
+    from rag.llm.client import _first_token_alternatives, yes_share
+
+    reply = server.handle_chat_completions(
+        {"messages": messages, "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": 8, "grammar": _YES_NO}
+    )
+    if isinstance(reply, dict) and "error" in reply and "choices" not in reply:
+        _raise_for_error(reply, PROVIDER)
+    return yes_share(_first_token_alternatives(reply["choices"][0].get("logprobs")))
+
+
 def _raise_for_error(error: dict, model: str) -> None:
     info = error.get("error", error) if isinstance(error, dict) else {}
     code = int(info.get("code") or 500) if str(info.get("code", "")).isdigit() else 500

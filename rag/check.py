@@ -1,0 +1,254 @@
+"""The claim check: does a cited line state this sentence, and does the sentence answer the question?
+
+Cheapest first:
+1. Rules that reject outright, with no model call, each a mistake a small model really makes:
+   - a figure the sentence claims that the cited lines do not hold as the same kind of quantity;
+   - a figure the line states with the opposite direction ("fell 68%" against "a 68% surge");
+   - a figure the line gives for another subject (the claim's names are not where the figure is);
+   - a name the sentence claims that the cited lines never mention;
+   - a question that asks how much, how many or when, answered without a number.
+2. The judge: the language model asked one yes/no question at a time ("states": do these words of
+   the line state the claim? "answers": does the claim answer the question?), read as the
+   probability of "yes" from its first token. Its instructions and examples are one fixed prompt
+   prefix (`prompts/judge.txt`), which llama.cpp keeps cached, so a check costs only the tokens
+   of the line, the claim and the question.
+A near-verbatim claim (nearly all its words in the supporting sentence of the line, and no rule
+broken) counts as stated without asking the judge.
+
+The thresholds are settings; evals/README.md says which dev sets they were chosen on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import ConfigError
+from rag.text import Quantity, Sentence, content_words, names, numbers, quantities, split_sentences, word_sequence
+from rag.types import Span
+
+# Words that give a figure its direction; irregular forms listed, regular ones matched by prefix.
+_UP = re.compile(
+    r"\b(ris(e|es|en|ing)|rose|up|gain(s|ed|ing)?|increas(e|es|ed|ing)|gr(ew|ow|ows|own|owing|owth)|jump(s|ed|ing)?"
+    r"|surg(e|es|ed|ing)|soar(s|ed|ing)?|climb(s|ed|ing)?|higher|boost(s|ed)?|rall(y|ied|ies)|advanc(e|ed|es)|rebound(ed)?)\b",
+    re.I,
+)
+_DOWN = re.compile(
+    r"\b(f(a|e)ll(s|en|ing)?|drop(s|ped|ping)?|declin(e|es|ed|ing)|decreas(e|es|ed|ing)|down|slump(s|ed)?|plung(e|es|ed)"
+    r"|dip(s|ped)?|lower|shr(ink|ank|unk|inking)|sl(id|ide|iding)|s(ink|ank|unk)|los(e|s|t|ing)|tumbl(e|ed|es)"
+    r"|slid|contract(ed|ion))\b",
+    re.I,
+)
+_DIRECTION_REACH = 40  # characters around a figure in which a direction word is taken to be about it
+_WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
+_HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
+_WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
+_MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class LineEvidence:
+    """The words of one cited line that best match a claim."""
+
+    source: str
+    line: int
+    text: str  # the whole line
+    start: int  # the supporting sentence: text[start:end]
+    end: int
+    window: str  # the supporting sentence with the one before it (for "it", "their"): what the judge reads
+    page: int | None = None
+
+    @property
+    def span(self) -> Span:
+        return Span(line=self.line, start_char=self.start, end_char=self.end)
+
+
+def find_evidence(claim: str, source: str, line: int, text: str, page: int | None = None) -> LineEvidence:
+    """The sentence of `text` sharing most words and figures with the claim (and the one before it)."""
+    sentences = split_sentences(text) or [Sentence(text.strip(), 0, len(text))]
+    claim_words, claim_numbers = content_words(claim), numbers(claim)
+
+    def overlap(sentence: Sentence) -> int:
+        return len(claim_words & content_words(sentence.text)) + 2 * len(claim_numbers & numbers(sentence.text))
+
+    best = max(range(len(sentences)), key=lambda i: (overlap(sentences[i]), -i))
+    chosen = sentences[best]
+    window = chosen.text if best == 0 else f"{sentences[best - 1].text} {chosen.text}"
+    return LineEvidence(source, line, text, chosen.start, chosen.end, window, page)
+
+
+def _direction(text: str, start: int, end: int) -> str | None:
+    """"up" or "down" for the closest direction word within reach of text[start:end] (a figure)."""
+    before = text[max(0, start - _DIRECTION_REACH) : start]
+    after = text[end : end + _DIRECTION_REACH]
+    candidates = []
+    for pattern, name in ((_UP, "up"), (_DOWN, "down")):
+        for match in pattern.finditer(before):
+            candidates.append((len(before) - match.end(), name))
+        for match in pattern.finditer(after):
+            candidates.append((match.start(), name))
+    return min(candidates)[1] if candidates else None
+
+
+def _same(a: Quantity, b: Quantity) -> bool:
+    if a.value != b.value or a.kind != b.kind:
+        return False
+    if a.currency and b.currency and a.currency != b.currency:
+        return False
+    return not (a.scale and b.scale and a.scale != b.scale)
+
+
+def _clause(text: str, start: int, end: int) -> str:
+    """The clause around text[start:end]: up to the nearest ";", "," + and/while/but, or sentence end."""
+    left = max(text.rfind(mark, 0, start) for mark in (";", ", and", ", while", ", but", ". "))
+    right_marks = [i for i in (text.find(mark, end) for mark in (";", ", and", ", while", ", but", ". ")) if i != -1]
+    return text[left + 1 if left >= 0 else 0 : min(right_marks) if right_marks else len(text)]
+
+
+@dataclass
+class RuleResult:
+    reason: str | None = None  # why the claim is rejected; None when no rule rejects it
+
+
+def rule_check(claim: str, evidence: list[LineEvidence], question: str, document_text: str) -> RuleResult:
+    """Reject what can be rejected without a model (see the module docstring).
+
+    Figures and names the sentence repeats from the question need not be on the cited line
+    when the cited document states them elsewhere ("in the fourth quarter of 2024").
+    """
+    lines_text = "\n".join(e.text for e in evidence)
+    claim_names = _names_of(claim, document_text)
+    given_numbers = numbers(question) & numbers(document_text)
+    held = quantities(lines_text)
+    for figure in quantities(claim):
+        if figure.number in given_numbers:
+            continue
+        matches = [q for q in held if _same(figure, q)]
+        if not matches:
+            return RuleResult(f"the cited lines do not give {figure.text.strip()}")
+        claimed = _direction(claim, figure.start, figure.end)
+        if figure.kind != "count" and claimed:
+            stated = {_direction(lines_text, q.start, q.end) for q in matches}
+            if stated and None not in stated and claimed not in stated:
+                return RuleResult(f"the cited line has {figure.text.strip()} going the other way")
+        subjects = _names_of(_clause(claim, figure.start, figure.end), document_text)
+        if subjects and not any(_bound_to(subjects, lines_text, q, document_text) for q in matches):
+            return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
+    # A name taken from the question is left to the judge ("the New York Stock Exchange" against
+    # "NYSE"); a name from nowhere is a claim about something the lines do not mention.
+    missing = {n for n in claim_names - names(question) if n not in lines_text.lower()}
+    if missing:
+        return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
+    return RuleResult()
+
+
+def _names_of(text: str, document_text: str) -> set[str]:
+    """names(text), plus its first word when the document writes that word capitalised mid-sentence
+    ("Amazon plans ..." names Amazon; "Sales rose ..." names nothing)."""
+    found = names(text)
+    first = re.match(r"\W*([A-Z][a-z]+)\b", text)
+    if first and first.group(1).lower() in names(document_text):
+        found.add(first.group(1).lower())
+    return found
+
+
+def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: str) -> bool:
+    """Whether the line may give `figure` for the subjects: the clause holding it names one of them,
+    or names nobody ("with revenue rising 8%", "its net income hit ...")."""
+    others = _names_of(_clause(text, figure.start, figure.end).strip(), document_text)
+    return not others or bool(others & subjects)
+
+
+def answer_type_missing(question: str, claim: str) -> str | None:
+    """A how-much, how-many or when question answered without any number (or date words)."""
+    if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not numbers(claim) and not (
+        _WHEN.search(question) and _MONTHS.search(claim)
+    ):
+        return "it gives no figure or date, which the question asks for"
+    if _WHO.search(question) and not (names(claim) - names(question)) and not re.search(r"\b[A-Z][a-z]+", claim[1:]):
+        return "it names nobody, which the question asks for"
+    return None
+
+
+def word_coverage(claim: str, evidence_text: str) -> float:
+    """Share of the claim's content words found in the evidence."""
+    words = content_words(claim)
+    return len(words & content_words(evidence_text)) / len(words) if words else 0.0
+
+
+def ordered_coverage(claim: str, evidence_text: str) -> float:
+    """Share of the claim's words found in the evidence in the same order (longest common
+    subsequence), so words recombined from different parts of a line do not count as a quote."""
+    claim_words, evidence_words = word_sequence(claim), word_sequence(evidence_text)
+    if not claim_words:
+        return 0.0
+    previous = [0] * (len(evidence_words) + 1)
+    for word in claim_words:
+        current = [0]
+        for j, other in enumerate(evidence_words):
+            current.append(previous[j] + 1 if word == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1] / len(claim_words)
+
+
+class ClaimJudge:
+    """The language model as a yes/no judge, one question at a time (prompts/judge.txt)."""
+
+    def __init__(self, llm, prompts_dir: Path):
+        try:
+            self.instructions = (Path(prompts_dir) / "judge.txt").read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"prompt template {Path(prompts_dir) / 'judge.txt'} cannot be read ({exc.strerror})") from None
+        self.llm = llm
+
+    def _ask(self, task: str) -> float:
+        messages = [{"role": "system", "content": self.instructions}, {"role": "user", "content": task + "\nVerdict:"}]
+        return round(self.llm.yes_probability(messages), 4)
+
+    def states(self, question: str, claim: str, source_text: str) -> float:
+        return self._ask(f"Task: states\nQuestion: {question}\nSource: {source_text}\nClaim: {claim}")
+
+    def answers(self, question: str, claim: str) -> float:
+        return self._ask(f"Task: answers\nQuestion: {question}\nClaim: {claim}")
+
+
+@dataclass
+class StatesVerdict:
+    stated: bool
+    probability: float  # 1.0 when the claim is near-verbatim; 0.0 when a rule rejects it
+    reason: str | None = None
+    evidence: list[LineEvidence] = field(default_factory=list)
+
+
+class ClaimChecker:
+    """Decides whether cited lines state a claim and whether the claim answers the question."""
+
+    def __init__(self, judge: ClaimJudge, states_threshold: float, answers_threshold: float, verbatim_coverage: float):
+        for name, value in (("states_threshold", states_threshold), ("answers_threshold", answers_threshold),
+                            ("verbatim_coverage", verbatim_coverage)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        self.judge = judge
+        self.states_threshold = states_threshold
+        self.answers_threshold = answers_threshold
+        self.verbatim_coverage = verbatim_coverage
+
+    def states(self, question: str, claim: str, evidence: list[LineEvidence], document_text: str) -> StatesVerdict:
+        rule = rule_check(claim, evidence, question, document_text)
+        if rule.reason:
+            return StatesVerdict(False, 0.0, rule.reason, evidence)
+        window = " … ".join(e.window for e in evidence)
+        if ordered_coverage(claim, window) >= self.verbatim_coverage:
+            return StatesVerdict(True, 1.0, None, evidence)
+        probability = self.judge.states(question, claim, window)
+        stated = probability >= self.states_threshold
+        return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
+
+    def answers(self, question: str, claim: str) -> tuple[bool, float, str | None]:
+        missing = answer_type_missing(question, claim)
+        if missing:
+            return False, 0.0, missing
+        probability = self.judge.answers(question, claim)
+        ok = probability >= self.answers_threshold
+        return ok, probability, None if ok else "it does not answer the question"

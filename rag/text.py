@@ -1,0 +1,323 @@
+"""One home for text handling: sentences, numbers and quantities, words and names, citation labels and markers.
+
+Everything here is pure (no models, no files) and shared by the citation check, the disagreement
+finder, the evaluation and the user interfaces, so they all split, count and cite the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = [
+    "MARKER",
+    "Quantity",
+    "RawCitation",
+    "Sentence",
+    "citation_label",
+    "content_words",
+    "is_file_like",
+    "mask_quantities",
+    "names",
+    "numbers",
+    "parse_marker",
+    "quantities",
+    "split_sentences",
+    "strip_markers",
+    "with_labels",
+    "word_sequence",
+]
+
+# ---------------------------------------------------------------------------- citation markers
+
+#: A bracketed marker "[...]" on one line; group 1 is its content.
+MARKER = re.compile(r"\[([^\[\]\n]{1,300})\]")
+_MARKER_WITH_SPACE = re.compile(r"[ \t]*\[[^\[\]\n]{1,300}\]")
+# One citation inside a marker: "a.txt", "a.txt:6", "a.txt:6-8", "a.txt: lines 6-8", "report.pdf:p3:12-14".
+_CITATION = re.compile(
+    r"^(?P<source>[^:]+?)\s*"
+    r"(?::\s*(?:p|page)\s*(?P<page>\d+)\s*)?"
+    r"(?::\s*(?:lines?\s*)?(?P<start>\d+)(?:\s*[-–—]\s*(?P<end>\d+))?)?\s*$",
+    re.I,
+)
+_MORE_LINES = re.compile(r"^(?:lines?\s*)?(?P<start>\d+)(?:\s*[-–—]\s*(?P<end>\d+))?$", re.I)
+_EXTENSION = re.compile(r"[^./\s]\.[A-Za-z][A-Za-z0-9]{1,7}$")
+
+
+@dataclass(slots=True)
+class RawCitation:
+    text: str  # what was written for this citation inside the brackets
+    source: str | None
+    start: int | None
+    end: int | None
+    page: int | None = None
+
+
+def is_file_like(name: str) -> bool:
+    """Whether a name could be a source path: it has a file extension (a.txt, report.pdf) or a "/"."""
+    name = name.strip()
+    return bool(name) and ("/" in name or bool(_EXTENSION.search(name)))
+
+
+def parse_marker(content: str) -> list[RawCitation]:
+    """The citations in the content of one [...] marker; none when nothing in it names a file."""
+    out: list[RawCitation] = []
+    for part in re.split(r"\s*[;,]\s*(?=\S)", content.strip()):
+        part = part.strip().strip("`'\"")
+        if not part:
+            continue
+        more = _MORE_LINES.match(part)
+        if more and out:  # "[a.txt:3, 5]": another line (or range) of the same file
+            start = int(more.group("start"))
+            end = int(more.group("end")) if more.group("end") else start
+            out.append(RawCitation(part, out[-1].source, start, end, out[-1].page))
+            continue
+        match = _CITATION.match(part)
+        if not match or not is_file_like(match.group("source")):
+            continue
+        start = int(match.group("start")) if match.group("start") else None
+        end = int(match.group("end")) if match.group("end") else start
+        page = int(match.group("page")) if match.group("page") else None
+        out.append(RawCitation(part, match.group("source").strip(), start, end, page))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    """The text without its bracketed markers (and the spaces before them)."""
+    plain = _MARKER_WITH_SPACE.sub("", text)
+    return re.sub(r"[ \t]{2,}", " ", plain).strip()
+
+
+def citation_label(source: str, start_line: int | None, end_line: int | None, page: int | None = None) -> str:
+    """"[a.txt:6]", "[a.txt:6-8]"; on a page of a paged document "[report.pdf:p3:12-14]"; "[a.txt]" without lines."""
+    parts = [source]
+    if page is not None:
+        parts.append(f"p{page}")
+    if start_line is not None:
+        end_line = start_line if end_line is None else end_line
+        parts.append(str(start_line) if start_line == end_line else f"{start_line}-{end_line}")
+    return f"[{':'.join(parts)}]"
+
+
+def with_labels(sentence: str, labels: list[str]) -> str:
+    """Put citation labels at the end of the sentence, before its closing punctuation."""
+    if not labels:
+        return sentence
+    body, end = (sentence[:-1], sentence[-1]) if sentence and sentence[-1] in ".!?" else (sentence, "")
+    return f"{body} {' '.join(labels)}{end}".strip()
+
+
+# ---------------------------------------------------------------------------- sentences
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    text: str  # the sentence, stripped
+    start: int  # char offset of text in the input string
+    end: int  # input[start:end] == text
+
+
+# Where a sentence may end: a newline, or closing punctuation with any closing quotes or brackets.
+_END = re.compile(r"\n|(?:\.\.\.|…|[.!?。！？])+[\"'”’)]*")
+_MARKERS_AFTER = re.compile(r"(?:[ \t]*\[[^\[\]\n]{1,300}\])+")
+_WIDE_END = frozenset("。！？")
+# Words after which a period does not end a sentence, whatever follows.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sr jr st gen gov sen rep rev hon messrs mt ft inc ltd corp co plc llc bros
+    vs approx dept est fig figs jan feb mar apr jun jul aug sep sept oct nov dec""".split()
+)
+# ...and after which it does not when a number follows ("No. 3", "p. 12").
+_BEFORE_NUMBER = frozenset("no nos vol vols p pp art sec ch".split())
+_INITIALISM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$|^[A-Z]$")  # U.S, e.g, i.e, a.m, an initial "J"
+
+
+def _ends_sentence(text: str, start: int, match: re.Match) -> bool:
+    punct = match.group(0).rstrip("\"'”’)")
+    if punct[-1] in _WIDE_END:
+        return True
+    if "…" in punct or ".." in punct:
+        return False  # an ellipsis
+    after = match.end()
+    rest = text[after:]
+    if rest and not rest[0].isspace() and not rest.startswith("["):
+        return False  # "6.45", "a.txt", "U.S"
+    following = rest.lstrip(" \t")
+    if following[:1].islower():
+        return False  # "approx. five", "e.g. the"
+    if punct == ".":
+        word = re.search(r"[\w.]*$", text[start : match.start()]).group(0).lower().strip(".")
+        original = re.search(r"[\w.]*$", text[start : match.start()]).group(0)
+        if word in _ABBREVIATIONS or _INITIALISM.match(original):
+            return False
+        if word in _BEFORE_NUMBER and following[:1].isdigit():
+            return False
+    return True
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Split prose into sentences with their offsets.
+
+    Sentences end at a newline or at closing punctuation followed by white space (or the end).
+    Decimals ("6.45"), abbreviations ("U.S.", "Mr.", "Inc.", "e.g.", "No. 3"), ellipses and the
+    inside of citation markers do not end one; a marker written after the period
+    ("rose 8%. [a.txt:6] Net ...") belongs to the sentence before it.
+    """
+    markers = [m.span() for m in MARKER.finditer(text)]
+    cuts: list[tuple[int, int]] = []  # (end of this sentence, start of the next)
+    start = 0
+    for match in _END.finditer(text):
+        if match.start() < start or any(a <= match.start() < b for a, b in markers):
+            continue
+        if match.group(0) == "\n":
+            cuts.append((match.start(), match.end()))
+            start = match.end()
+            continue
+        if not _ends_sentence(text, start, match):
+            continue
+        end = match.end()
+        trailing = _MARKERS_AFTER.match(text, end)
+        if trailing:
+            end = trailing.end()
+        cuts.append((end, end))
+        start = end
+    cuts.append((len(text), len(text)))
+
+    sentences = []
+    begin = 0
+    for end, next_begin in cuts:
+        piece = text[begin:end]
+        stripped = piece.strip()
+        if stripped:
+            offset = begin + len(piece) - len(piece.lstrip())
+            sentences.append(Sentence(stripped, offset, offset + len(stripped)))
+        begin = next_begin
+    return sentences
+
+
+# ---------------------------------------------------------------------------- numbers and quantities
+
+_NUMBER = r"\d+(?:[.,]\d+)*"
+_NUMBER_RE = re.compile(_NUMBER)
+_CURRENCY_CODES = {
+    "$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "us dollar": "USD", "us dollars": "USD",
+    "¥": "CNY", "rmb": "CNY", "yuan": "CNY", "cny": "CNY", "renminbi": "CNY",
+    "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
+    "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
+}  # fmt: skip
+_SCALE_NAMES = {
+    "trillion": "trillion", "tn": "trillion", "billion": "billion", "bn": "billion", "b": "billion",
+    "million": "million", "mn": "million", "m": "million", "thousand": "thousand", "k": "thousand",
+}  # fmt: skip
+# A number with what makes it a quantity: a currency before it; a scale, percent or currency word after it.
+# A one-letter scale ("48.9b", "10k") is read straight after the digits, or after a space following a currency.
+_QUANTITY_RE = re.compile(
+    r"(?P<before>US\$|\$|¥|€|£|\b(?:RMB|CNY|USD|EUR|GBP)\b)?(?(before)\s?)"
+    rf"(?P<num>{_NUMBER})"
+    r"(?:\s?(?P<word>trillion|billion|million|thousand|bn|mn|tn)\b|(?(before)\s?)(?P<letter>[bmk])\b)?"
+    r"(?:\s?(?P<percent>%|percent\b|per\s?cent\b)"
+    r"|\s(?P<after>(?:US\s)?dollars?|yuan|renminbi|euros?|pounds?|usd|cny|rmb|eur|gbp)\b)?",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    value: float  # 48.9 for "¥48.9 billion": the scale is not applied
+    kind: str  # "%" | "money" | "count"
+    currency: str | None  # "USD" | "CNY" | "EUR" | "GBP" | None
+    scale: str  # "billion" | "million" | "trillion" | "thousand" | ""
+    text: str
+    start: int
+    end: int
+
+    @property
+    def number(self) -> str:
+        """The number as written, in canonical form ("1,234.50" -> "1234.5")."""
+        return _canonical(_NUMBER_RE.search(self.text).group(0))
+
+
+def _canonical(number: str) -> str:
+    number = number.replace(",", "")
+    return number.rstrip("0").rstrip(".") if "." in number else number
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Every number in the text, with its kind, currency and scale, in order."""
+    found = []
+    for m in _QUANTITY_RE.finditer(text):
+        currency_text = (m.group("before") or m.group("after") or "").lower()
+        currency = _CURRENCY_CODES.get(" ".join(currency_text.split())) if currency_text else None
+        kind = "%" if m.group("percent") else "money" if currency else "count"
+        scale = _SCALE_NAMES[(m.group("word") or m.group("letter") or "").lower()] if (m.group("word") or m.group("letter")) else ""
+        value = float(m.group("num").replace(",", ""))
+        found.append(Quantity(value, kind, currency, scale, m.group(0), m.start(), m.end()))
+    return found
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in the text, canonical: "1,234.50" -> "1234.5", "48.90" -> "48.9"."""
+    return {_canonical(n) for n in _NUMBER_RE.findall(text)}
+
+
+def mask_quantities(text: str) -> str:
+    """The text with every number or quantity replaced by "X" ("grew 11% to $4.35 billion" -> "grew X to X")."""
+    return _QUANTITY_RE.sub("X", text)
+
+
+# ---------------------------------------------------------------------------- words and names
+
+_WORD = re.compile(rf"[A-Za-z][A-Za-z'’-]*|{_NUMBER}")
+_STOPWORDS = frozenset(
+    """a an the and or but of in on at to for from by with as is are was were be been being it its this that these
+    those there their they them he she his her has have had do does did not no so than then also into over under
+    about after before during which who whom what when where why how all any both each more most other some such
+    only own same too very can will would should could may might must just per via s""".split()
+)
+_NOT_NAMES = frozenset("The A An In On At For This That These Those It Its He She They I We You However Also And But Or".split())
+_stemmers = threading.local()  # a Stemmer object is not safe to share between threads
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _stemmers.english = Stemmer.Stemmer("english")
+    return stemmer.stemWord(word)
+
+
+def word_sequence(text: str) -> list[str]:
+    """The content words of the text in order: lower-cased, stemmed, stop words removed, numbers canonical."""
+    found = []
+    for word in _WORD.findall(text):
+        if word[0].isdigit():
+            found.append(_canonical(word))
+            continue
+        word = word.lower().replace("’", "'")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if len(word) > 1 and word not in _STOPWORDS:
+            found.append(_stem(word))
+    return found
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased, stemmed words without stop words, and the numbers in canonical form."""
+    return set(word_sequence(text))
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words that name people, companies or places (lower-cased).
+
+    A capitalised word that is not the first of the text counts; the first word counts when it is
+    plainly a name: possessive ("Tencent's ...") or capitalised inside ("OpenAI", "ByteDance").
+    """
+    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+", text.strip())
+    found = {w.lower() for w in words if w not in _NOT_NAMES}
+    first = re.match(r"[\"“(]?([A-Z][A-Za-z]+)(['’]s\b)?", text.strip())
+    if first and first.group(1) not in _NOT_NAMES and (first.group(2) or not first.group(1)[1:].islower()):
+        found.add(first.group(1).lower())
+    return found

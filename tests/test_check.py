@@ -1,0 +1,229 @@
+"""The claim check (rag/check.py): rules without a model, the judge through a fake, and, marked
+integration, the real local model on the wrong claims and right answers seen in the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.check import ClaimChecker, ClaimJudge, answer_type_missing, find_evidence, rule_check, word_coverage
+from rag.settings import PROJECT_ROOT, Settings
+
+SEEDS = PROJECT_ROOT / "seeds"
+DOCS = {p.name: p.read_text(encoding="utf-8").split("\n") for p in SEEDS.glob("*.txt")}
+
+
+def evidence(claim: str, ref: str):
+    source, line = ref.split(":")
+    return find_evidence(claim, source, int(line), DOCS[source][int(line) - 1])
+
+
+def document(ref: str) -> str:
+    return "\n".join(DOCS[ref.split(":")[0]])
+
+
+def rule(question: str, claim: str, ref: str) -> str | None:
+    return rule_check(claim, [evidence(claim, ref)], question, document(ref)).reason
+
+
+# ------------------------------------------------------------------ rules (no model)
+
+
+def test_opposite_direction_is_rejected():
+    # 003:30 says the stock *rose* 68% ("a marked increase of 68%").
+    reason = rule("How did Alibaba's shares do?", "Alibaba shares fell 68% this year.", "003_02a43008e7f09149.txt:30")
+    assert reason and "other way" in reason
+    assert rule("How did Alibaba's shares do?", "Alibaba's stock rose 68% this year.", "003_02a43008e7f09149.txt:30") is None
+
+
+def test_direction_after_the_figure_counts():
+    # 003:75: "a 68% surge in Alibaba's stock".
+    assert rule("q?", "Alibaba's stock dropped 68%.", "003_02a43008e7f09149.txt:75")
+    assert rule("q?", "Alibaba's stock saw a 68% surge.", "003_02a43008e7f09149.txt:75") is None
+
+
+def test_figure_given_for_another_subject_is_rejected():
+    # 001:18: "Meta has allocated $65 billion"; Amazon is named only in a later sentence.
+    reason = rule("How much will Amazon invest?", "Amazon plans to invest approximately $65 billion.", "001_aadfbd5aacc872f0.txt:18")
+    assert reason and "something else" in reason
+    assert rule("How much will Meta invest?", "Meta has allocated $65 billion.", "001_aadfbd5aacc872f0.txt:18") is None
+
+
+def test_figure_missing_from_the_line_is_rejected():
+    assert "do not give" in rule("q?", "Net income was ¥50.1 billion.", "002_9fd4f84746180eec.txt:6")
+    # The same amount written another way is the same figure.
+    assert rule("q?", "Net income was 48.9 billion yuan.", "002_9fd4f84746180eec.txt:6") is None
+
+
+def test_name_the_line_never_mentions_is_rejected():
+    # 002:7 never mentions Apple; 002:5 does.
+    claim = "Apple is incorporating Alibaba's AI technology into Chinese iPhones."
+    assert "apple" in rule("Who uses Alibaba's AI?", claim, "002_9fd4f84746180eec.txt:7")
+    assert rule("Who uses Alibaba's AI?", claim, "002_9fd4f84746180eec.txt:5") is None
+
+
+def test_names_from_the_question_are_left_to_the_judge():
+    # "New York Stock Exchange" is in the question; the line says "NYSE".
+    claim = "Alibaba's ticker symbol on the New York Stock Exchange is BABA."
+    assert rule("What is Alibaba's ticker symbol on the New York Stock Exchange?", claim, "002_9fd4f84746180eec.txt:1") is None
+
+
+def test_figures_repeated_from_the_question_need_only_be_in_the_document():
+    claim = "In the fourth quarter of 2024, net income was ¥48.9 billion."
+    assert rule("What was net income in the fourth quarter of 2024?", claim, "002_9fd4f84746180eec.txt:6") is None
+
+
+def test_evidence_is_the_best_matching_sentence_and_its_span_is_exact():
+    ref = "001_aadfbd5aacc872f0.txt:18"
+    found = evidence("Meta has allocated $65 billion.", ref)
+    line = DOCS["001_aadfbd5aacc872f0.txt"][17]
+    assert "Meta has allocated $65 billion" in line[found.start : found.end]
+    assert found.span.line == 18 and found.span.end_char == found.end
+    assert found.window.endswith(line[found.start : found.end])
+
+
+def test_answer_type_rules():
+    assert answer_type_missing("How many employees does Alibaba Cloud have?", "Alibaba invests heavily in AI.")
+    assert answer_type_missing("When did the bridge open?", "The bridge crosses the river.")
+    assert answer_type_missing("When did the bridge open?", "It opened in the spring.") is None
+    assert answer_type_missing("How much did it earn?", "It earned $5 billion.") is None
+    assert answer_type_missing("Who runs Alibaba?", "the company is run well.")
+    assert answer_type_missing("Who runs Alibaba?", "Eddie Wu runs Alibaba.") is None
+    assert answer_type_missing("what is the purpose of the bill of rights", "It limits the monarch's powers.") is None
+
+
+def test_word_coverage():
+    assert word_coverage("Sales rose 5%.", "Sales at Nordwind rose 5% in 2023.") == 1.0
+    assert word_coverage("Profit fell.", "Sales rose.") == 0.0
+
+
+# ------------------------------------------------------------------ the checker with a scripted judge
+
+
+class ScriptedJudge:
+    def __init__(self, states: float = 0.9, answers: float = 0.9):
+        self.calls: list[tuple] = []
+        self._states, self._answers = states, answers
+
+    def states(self, question, claim, source_text):
+        self.calls.append(("states", claim))
+        return self._states
+
+    def answers(self, question, claim):
+        self.calls.append(("answers", claim))
+        return self._answers
+
+
+def checker(judge, states=0.5, answers=0.5) -> ClaimChecker:
+    return ClaimChecker(judge, states, answers, verbatim_coverage=0.9)
+
+
+def test_rules_reject_before_the_judge_is_asked():
+    judge = ScriptedJudge()
+    ref = "003_02a43008e7f09149.txt:30"
+    verdict = checker(judge).states("q?", "Alibaba shares fell 68% this year.", [evidence("Alibaba shares fell 68% this year.", ref)], document(ref))
+    assert not verdict.stated and verdict.probability == 0.0 and judge.calls == []
+
+
+def test_verbatim_claim_needs_no_judge_and_paraphrase_does():
+    judge = ScriptedJudge(states=0.2)
+    ref = "001_aadfbd5aacc872f0.txt:18"
+    verbatim = "Meta has allocated $65 billion for similar investments by 2025."
+    assert checker(judge).states("q?", verbatim, [evidence(verbatim, ref)], document(ref)).stated
+    assert judge.calls == []
+    paraphrase = "Meta is putting $65 billion toward comparable projects."
+    verdict = checker(judge).states("q?", paraphrase, [evidence(paraphrase, ref)], document(ref))
+    assert not verdict.stated and verdict.probability == 0.2 and judge.calls == [("states", paraphrase)]
+
+
+def test_answers_threshold_and_type_rule():
+    assert checker(ScriptedJudge(answers=0.6)).answers("What is it?", "It is a bridge.")[0]
+    ok, probability, reason = checker(ScriptedJudge(answers=0.3)).answers("What is it?", "It is a bridge.")
+    assert not ok and probability == 0.3 and "does not answer" in reason
+    judge = ScriptedJudge(answers=1.0)
+    assert not checker(judge).answers("How much did it cost?", "It was expensive.")[0]
+    assert judge.calls == []
+
+
+def test_thresholds_are_validated():
+    with pytest.raises(ValueError):
+        ClaimChecker(ScriptedJudge(), 1.5, 0.5, 0.9)
+
+
+def test_judge_prompt_is_one_fixed_prefix(tmp_path):
+    from fakes import install_fake_llm
+
+    from rag.llm.client import LLMClient
+
+    fake = install_fake_llm()
+    fake.queue_verdicts("no", "yes")
+    judge = ClaimJudge(LLMClient(Settings(llm_model="fake/model")), PROJECT_ROOT / "prompts")
+    assert judge.states("Q?", "claim one", "source one") == 0.0
+    assert judge.answers("Q?", "claim two") == 1.0
+    first, second = fake.judged
+    assert first[0] == second[0]  # the same system message: llama.cpp reuses its cached prefix
+    assert "Source: source one" in first[1]["content"] and "Task: answers" in second[1]["content"]
+    with pytest.raises(Exception, match="judge.txt"):
+        ClaimJudge(None, tmp_path)
+
+
+# ------------------------------------------------------------------ the real local model (integration)
+
+
+@pytest.fixture(scope="module")
+def real_checker():
+    from rag.llm.client import LLMClient
+
+    settings = Settings()
+    return ClaimChecker(
+        ClaimJudge(LLMClient(settings), settings.prompts_dir),
+        settings.claim_states_threshold, settings.claim_answers_threshold, settings.claim_verbatim_coverage,
+    )
+
+
+WRONG_CLAIMS = [  # (question, claim, cited line): each was once returned as "verified"
+    ("How did Alibaba's shares perform this year?", "Alibaba shares fell 68% this year.", "003_02a43008e7f09149.txt:30"),
+    ("How much is Amazon investing in AI?", "Amazon plans to invest approximately $65 billion in AI data centers.", "001_aadfbd5aacc872f0.txt:18"),
+    ("Which company is bringing Alibaba's AI to iPhones?", "Apple is incorporating Alibaba's AI technology into Chinese iPhones.", "002_9fd4f84746180eec.txt:7"),
+    # Cases the check was not built on: a swapped figure, and a swapped subject without a figure.
+    ("How much is Microsoft spending on AI data centers?", "Microsoft anticipates spending $65 billion on AI data centers.", "001_aadfbd5aacc872f0.txt:18"),
+    ("Who cautioned about AGI?", "Ivan Su cautioned that realizing AGI requires technological breakthroughs.", "001_aadfbd5aacc872f0.txt:22"),
+]
+RIGHT_ANSWERS = [  # (question, claim, cited line): each was once thrown away
+    ("What is Alibaba's ticker symbol on the New York Stock Exchange?", "Alibaba's ticker symbol on the New York Stock Exchange is BABA.", "002_9fd4f84746180eec.txt:1"),
+    ("What is the size of the investment in Chinese yuan?", "The investment is ¥380 billion.", "002_9fd4f84746180eec.txt:1"),
+    ("Who are the Bloomberg Intelligence analysts who cautioned about AGI?", "Robert Lea and Jasmine Lyu cautioned that realizing AGI requires technological breakthroughs.", "001_aadfbd5aacc872f0.txt:22"),
+    ("How much revenue did Alibaba Cloud report?", "Alibaba Cloud reported revenue of RMB 31.74 billion.", "004_b97a088659d14c45.txt:19"),
+    # Not built on: a paraphrase with the direction word in another form.
+    ("How did investors react to Alibaba's plan?", "Alibaba's shares dipped by as much as 3% in Hong Kong.", "001_aadfbd5aacc872f0.txt:8"),
+]
+NOT_ANSWERS = [  # (question, claim): stated somewhere, but not an answer to the question
+    ("Who is the chief executive of Alibaba Group?", "Ivan Su from Morningstar says the investment marks a critical transformation point for Alibaba."),
+    ("Which firm does analyst Ming-Chi Kuo work for?", "Ivan Su is an analyst at Morningstar."),
+    ("How many employees does Alibaba Cloud have?", "Alibaba is investing heavily in AI and cloud infrastructure."),
+    ("What was Alibaba's net income in the fourth quarter?", "HACKED"),
+    ("Who makes the Qwen models?", "HACKED"),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("question,claim,ref", WRONG_CLAIMS)
+def test_real_check_rejects_wrong_claims(real_checker, question, claim, ref):
+    verdict = real_checker.states(question, claim, [evidence(claim, ref)], document(ref))
+    assert not verdict.stated, (verdict.probability, verdict.reason)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("question,claim,ref", RIGHT_ANSWERS)
+def test_real_check_keeps_right_answers(real_checker, question, claim, ref):
+    verdict = real_checker.states(question, claim, [evidence(claim, ref)], document(ref))
+    assert verdict.stated, (verdict.probability, verdict.reason)
+    assert real_checker.answers(question, claim)[0]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("question,claim", NOT_ANSWERS)
+def test_real_check_rejects_sentences_that_do_not_answer(real_checker, question, claim):
+    assert not real_checker.answers(question, claim)[0]
