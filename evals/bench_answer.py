@@ -2,10 +2,11 @@
 
     .venv/bin/python evals/bench_answer.py [--limit N] [--golden FILE] [--index-dir DIR]
 
-For each golden question: time to first token, total time, prompt and completion tokens
-through RagService.ask_stream; then the same final prompt messages sent straight to the
-xllamacpp server (temperature 0, same max_tokens, prompt cache off so both pay for the full
-prompt), timed. Prints a table and the p50 of (service total / direct runtime).
+For each golden question: time to the first checked sentence, total time, the time the claim
+check took (rules and judge questions; `timings_ms.check`) and its ratio to the model's own
+generation time, prompt and completion tokens, through RagService.ask_stream; then the same
+final prompt messages sent straight to the xllamacpp server (temperature 0, same max_tokens,
+prompt cache off so both pay for the full prompt), timed. Prints a table and p50s.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def main() -> int:
         total = time.perf_counter() - started
         row = {
             "id": q["id"], "status": answer.status, "ttft_s": first, "total_s": total,
+            "check_s": answer.timings_ms.get("check", 0.0) / 1000,
+            "generate_s": (answer.timings_ms.get("generate", 0.0) - answer.timings_ms.get("check", 0.0)) / 1000,
             "prompt_tokens": answer.usage.get("prompt_tokens"), "completion_tokens": answer.usage.get("completion_tokens"),
             "direct_s": None, "direct_prompt_tokens": None, "direct_completion_tokens": None,
         }
@@ -86,7 +89,7 @@ def main() -> int:
     def f(v, fmt="{:.2f}"):
         return "-" if v is None else fmt.format(v)
 
-    header = f"{'id':<10} {'status':<18} {'ttft_s':>7} {'total_s':>8} {'p_tok':>6} {'c_tok':>6} {'direct_s':>9} {'d_p_tok':>8} {'d_c_tok':>8} {'ratio':>6}"
+    header = f"{'id':<10} {'status':<18} {'first_s':>7} {'total_s':>8} {'check_s':>7} {'p_tok':>6} {'c_tok':>6} {'direct_s':>9} {'d_p_tok':>8} {'d_c_tok':>8} {'ratio':>6}"
     print(header)
     print("-" * len(header))
     ratios = []
@@ -94,12 +97,17 @@ def main() -> int:
         ratio = r["total_s"] / r["direct_s"] if r["direct_s"] else None
         if ratio is not None:
             ratios.append(ratio)
-        print(f"{r['id']:<10} {r['status']:<18} {f(r['ttft_s']):>7} {f(r['total_s']):>8} {f(r['prompt_tokens'], '{}'):>6} "
+        print(f"{r['id']:<10} {r['status']:<18} {f(r['ttft_s']):>7} {f(r['total_s']):>8} {f(r['check_s']):>7} {f(r['prompt_tokens'], '{}'):>6} "
               f"{f(r['completion_tokens'], '{}'):>6} {f(r['direct_s']):>9} {f(r['direct_prompt_tokens'], '{}'):>8} "
               f"{f(r['direct_completion_tokens'], '{}'):>8} {f(ratio):>6}")
     totals = [r["total_s"] for r in rows]
     ttfts = [r["ttft_s"] for r in rows if r["ttft_s"] is not None]
-    print(f"\nservice total p50 {statistics.median(totals):.2f} s; ttft p50 {statistics.median(ttfts) if ttfts else float('nan'):.2f} s")
+    print(f"\nservice total p50 {statistics.median(totals):.2f} s; first checked sentence p50 "
+          f"{statistics.median(ttfts) if ttfts else float('nan'):.2f} s")
+    checks = [r["check_s"] for r in rows]
+    check_ratios = [r["check_s"] / r["generate_s"] for r in rows if r["generate_s"] > 0]
+    print(f"claim check p50 {statistics.median(checks):.2f} s per answer; check / generation p50 "
+          f"{statistics.median(check_ratios) if check_ratios else float('nan'):.2f}")
     if ratios:
         print(f"service total / direct runtime: p50 {statistics.median(ratios):.2f} (n={len(ratios)})")
     return 0

@@ -202,6 +202,10 @@ class ClaimJudge:
             raise ConfigError(f"prompt template {Path(prompts_dir) / 'judge.txt'} cannot be read ({exc.strerror})") from None
         self.llm = llm
 
+    def warm_up(self) -> None:
+        """Ask one question now, so the instructions are in the model's prompt cache before a user asks."""
+        self.answers("Is this a warm-up?", "It is.")
+
     def _ask(self, task: str) -> float:
         messages = [{"role": "system", "content": self.instructions}, {"role": "user", "content": task + "\nVerdict:"}]
         return round(self.llm.yes_probability(messages), 4)

@@ -99,6 +99,7 @@ class RagService:
         self.embedder.encode_query("warm up")
         if llm:
             self.llm.warm_up()
+            self.answerer.checker.judge.warm_up()
 
     # Queries --------------------------------------------------------------
     def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
