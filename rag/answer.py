@@ -24,7 +24,7 @@ from string import Template
 import numpy as np
 
 from rag.check import ClaimChecker, ClaimJudge, LineEvidence, find_evidence, word_coverage
-from rag.citations import ContextLine, ParsedSentence, cited_lines, is_refusal, parse_answer
+from rag.citations import ContextLine, ParsedSentence, cited_lines, is_refusal, parse_answer, resolve_source
 from rag.conflicts import find_disagreements
 from rag.embedder import Embedder
 from rag.errors import ConfigError, ModelError
@@ -147,7 +147,9 @@ class _AnswerChecker:
         cited = sorted({i for raw in sentence.citations for i in cited_lines(raw, self.sources, self.context)})
         # A sentence that cites only sources never shown to the model (an invented or injected label
         # such as [secret.txt:1]) is dropped, never re-pointed at whatever line matches its words.
-        invented = bool(sentence.citations) and not cited
+        invented = bool(sentence.citations) and all(
+            raw.source is None or resolve_source(raw.source, self.sources) is None for raw in sentence.citations
+        )
         verdict, repaired = None, False
         if cited:
             verdict = self.checker.states(self.question, claim, self._evidence(claim, cited), self._document(cited))

@@ -44,6 +44,7 @@ _DIRECTION_REACH = 40  # characters around a figure in which a direction word is
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
 _WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
+_UNITS = re.compile(r"\b(yuan|renminbi|rmb|dollars|euros|pounds|percent|per cent)\b|%", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
 
 
@@ -122,7 +123,7 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     given_numbers = numbers(question) & numbers(document_text)
     held = quantities(lines_text)
     for figure in quantities(claim):
-        if figure.number in given_numbers:
+        if figure.number in given_numbers or _part_of_a_name(claim, figure):
             continue
         matches = [q for q in held if _same(figure, q)]
         if not matches:
@@ -132,7 +133,7 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             stated = {_direction(lines_text, q.start, q.end) for q in matches}
             if stated and None not in stated and claimed not in stated:
                 return RuleResult(f"the cited line has {figure.text.strip()} going the other way")
-        subjects = _names_of(_clause(claim, figure.start, figure.end), document_text)
+        subjects = _subjects_of(claim, figure, document_text)
         if subjects and not any(_bound_to(subjects, lines_text, q, document_text) for q in matches):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
     # A name taken from the question is left to the judge ("the New York Stock Exchange" against
@@ -153,15 +154,34 @@ def _names_of(text: str, document_text: str) -> set[str]:
     return found
 
 
+def _part_of_a_name(text: str, figure: Quantity) -> bool:
+    """A number glued to letters is part of a name, not a figure: Q4, H1, 5G, GPT-4, 4th."""
+    before = text[max(0, figure.start - 2) : figure.start]
+    after = text[figure.end : figure.end + 1]
+    return bool(re.search(r"[A-Za-z]-?$", before)) or after.isalpha()
+
+
+def _subjects_of(text: str, figure: Quantity, document_text: str) -> set[str]:
+    """Who a figure is about: the names in its clause before it ("Meta has allocated $65 billion")."""
+    clause_start = text.rfind(_clause(text, figure.start, figure.end), 0, figure.start + 1)
+    return _names_of(text[max(0, clause_start) : figure.start].strip(" ,;"), document_text)
+
+
 def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: str) -> bool:
-    """Whether the line may give `figure` for the subjects: the clause holding it names one of them,
-    or names nobody ("with revenue rising 8%", "its net income hit ...")."""
-    others = _names_of(_clause(text, figure.start, figure.end).strip(), document_text)
+    """Whether the line may give `figure` for the subjects: the clause holding it names one of them
+    before the figure, or names nobody there ("with revenue rising 8%", "its net income hit ...")."""
+    others = _subjects_of(text, figure, document_text)
     return not others or bool(others & subjects)
 
 
 def answer_type_missing(question: str, claim: str) -> str | None:
-    """A how-much, how-many or when question answered without any number (or date words)."""
+    """A how-much, how-many or when question answered without any number (or date words), a
+    question in one currency (or in percent) answered in another, a who-question naming nobody."""
+    units = [m.group(0).lower() for m in _UNITS.finditer(question)]
+    asked = {q.currency or q.kind for unit in units for q in quantities("1" + ("" if unit == "%" else " ") + unit)}
+    given = {q.currency or q.kind for q in quantities(claim)}
+    if asked and not asked & given:
+        return f"it gives no figure in {', '.join(sorted(asked))}, which the question asks for"
     if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not numbers(claim) and not (
         _WHEN.search(question) and _MONTHS.search(claim)
     ):
