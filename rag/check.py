@@ -100,11 +100,13 @@ def _same(a: Quantity, b: Quantity) -> bool:
     return not (a.scale and b.scale and a.scale != b.scale)
 
 
-def _clause(text: str, start: int, end: int) -> str:
-    """The clause around text[start:end]: up to the nearest ";", "," + and/while/but, or sentence end."""
-    left = max(text.rfind(mark, 0, start) for mark in (";", ", and", ", while", ", but", ". "))
-    right_marks = [i for i in (text.find(mark, end) for mark in (";", ", and", ", while", ", but", ". ")) if i != -1]
-    return text[left + 1 if left >= 0 else 0 : min(right_marks) if right_marks else len(text)]
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the clause around text[start:end] begins and ends: the nearest ";", "," + and/while/but,
+    or sentence end on each side."""
+    marks = (";", ", and", ", while", ", but", ". ")
+    left = max(text.rfind(mark, 0, start) for mark in marks)
+    rights = [i for i in (text.find(mark, end) for mark in marks) if i != -1]
+    return (left + 1 if left >= 0 else 0), (min(rights) if rights else len(text))
 
 
 @dataclass
@@ -149,8 +151,10 @@ def _names_of(text: str, document_text: str) -> set[str]:
     ("Amazon plans ..." names Amazon; "Sales rose ..." names nothing)."""
     found = names(text)
     first = re.match(r"\W*([A-Z][a-z]+)\b", text)
-    if first and first.group(1).lower() in names(document_text):
-        found.add(first.group(1).lower())
+    if first:
+        word = first.group(1).lower()
+        if word in names(document_text):
+            found.add(word)
     return found
 
 
@@ -163,14 +167,15 @@ def _part_of_a_name(text: str, figure: Quantity) -> bool:
 
 def _subjects_of(text: str, figure: Quantity, document_text: str) -> set[str]:
     """Who a figure is about: the names in its clause before it ("Meta has allocated $65 billion")."""
-    clause_start = text.rfind(_clause(text, figure.start, figure.end), 0, figure.start + 1)
-    return _names_of(text[max(0, clause_start) : figure.start].strip(" ,;"), document_text)
+    clause_start, _ = _clause_bounds(text, figure.start, figure.end)
+    return _names_of(text[clause_start : figure.start].strip(" ,;"), document_text)
 
 
 def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: str) -> bool:
     """Whether the line may give `figure` for the subjects: the clause holding it names one of them
-    before the figure, or names nobody there ("with revenue rising 8%", "its net income hit ...")."""
-    others = _subjects_of(text, figure, document_text)
+    ("a 68% surge in Alibaba's stock"), or names nobody ("with revenue rising 8%")."""
+    start, end = _clause_bounds(text, figure.start, figure.end)
+    others = _names_of(text[start:end].strip(" ,;"), document_text)
     return not others or bool(others & subjects)
 
 

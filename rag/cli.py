@@ -144,9 +144,9 @@ def _cmd_ask(args) -> int:
     failed = answer.status == "model_unavailable"
     if args.json:
         print(answer.model_dump_json(indent=1))
-        return 1 if failed else 0
+        return EXIT_ERROR if failed else 0
     if failed:
-        print(f"rag: error: {answer.answer}", file=sys.stderr)
+        print(f"error: {answer.answer}", file=sys.stderr)
     elif answer.answerable:
         print("\n" if stream else answer.answer + "\n")
         print("Citations (each checked against its line):")
@@ -162,7 +162,7 @@ def _cmd_ask(args) -> int:
         print("\nPassages found:")
         for passage in answer.passages:
             print(f"  {passage.label} {' '.join(passage.text.split())[:100]}")
-    return 1 if failed else 0
+    return EXIT_ERROR if failed else 0
 
 
 def _cmd_serve(args) -> int:

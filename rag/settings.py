@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Field(Path.home() / ".cache" / "rag-lines", description="Where the packaged model is assembled.")
     local_context_tokens: int = Field(4096, ge=512)
     local_threads: int = Field(max(1, os.cpu_count() or 1), ge=1)
-    local_parallel: int = Field(2, ge=1, description="Generations the local model runs at once.")
+    local_parallel: int = Field(
+        3, ge=1, description="Requests the local model runs at once: two answers and a claim-check question by default."
+    )
     prompts_dir: Path = PROJECT_ROOT / "prompts"
 
     answer_passages: int = Field(

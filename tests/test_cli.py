@@ -154,3 +154,57 @@ def test_search_text_output_and_env_index_dir(seeds_index, tmp_path):
     labels = re.findall(r"^\d+\. \[([^\]:]+):(\d+)(?:-(\d+))?\]  score ", result.stdout, flags=re.M)
     assert 1 <= len(labels) <= 2
     assert all((SEEDS / source).is_file() for source, *_ in labels)
+
+
+# rag ask (in process, with the fake model: only checked sentences are printed) ------------------
+@pytest.fixture(scope="module")
+def ask_index(tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("ask-index")
+    from rag.embedder import Embedder
+
+    Indexer(Settings(index_dir=index_dir), Embedder("all-MiniLM-L6-v2")).build([SEEDS], index_dir, progress=False)
+    return index_dir
+
+
+def ask(capsys, index_dir: Path, *extra: str) -> tuple[int, str, str]:
+    from rag.cli import main
+
+    code = main(["ask", "What was Alibaba's net income in the fourth quarter?", "--index-dir", str(index_dir), "--model", "fake/model", *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_ask_prints_checked_sentences_and_supporting_words(capsys, ask_index):
+    from fakes import install_fake_llm
+
+    install_fake_llm().queue(
+        "Net income was hitting ¥48.9 billion ($6.45 billion) [002_9fd4f84746180eec.txt:6]. Alibaba bought Tesla for $9 billion."
+    )
+    code, out, _ = ask(capsys, ask_index)
+    assert code == 0
+    assert "48.9 billion" in out and "[002_9fd4f84746180eec.txt:6]" in out and "Tesla" not in out
+    assert "> " in out and "net income hitting ¥48.9 billion" in out  # the supporting words of line 6
+
+
+def test_ask_says_which_kind_of_no_answer(capsys, ask_index):
+    from fakes import install_fake_llm
+
+    fake = install_fake_llm()
+    fake.queue("I don't know.")
+    code, out, _ = ask(capsys, ask_index)
+    assert code == 0 and out.startswith("Not in the documents:") and "Passages found:" in out
+    fake.queue("Alibaba bought Tesla for $9 billion [002_9fd4f84746180eec.txt:6].")
+    code, out, _ = ask(capsys, ask_index)
+    assert code == 0 and out.startswith("No checked answer:") and "Tesla" not in out
+
+
+def test_ask_model_failure_is_an_error_not_a_refusal(capsys, ask_index):
+    from fakes import install_fake_llm
+
+    fake = install_fake_llm()
+    fake.fail_next(5, "server_error")
+    code, out, err = ask(capsys, ask_index)
+    assert code != 0 and "error: The model is unavailable" in err.splitlines()[-1] and "Passages found:" in out
+    fake.fail_next(5, "server_error")
+    code, out, _ = ask(capsys, ask_index, "--json")
+    assert code != 0 and json.loads(out)["status"] == "model_unavailable"
