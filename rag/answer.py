@@ -169,7 +169,7 @@ class _AnswerChecker:
             return []
         checks = {"states": verdict.probability}
         if not self.answered:
-            answers, probability, reason = self.checker.answers(self.question, claim)
+            answers, probability, reason = self.checker.answers(self.question, claim, "\n".join(e.text for e in verdict.evidence))
             checks["answers"] = probability
             checked.answers = answers
             if not answers:

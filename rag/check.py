@@ -196,6 +196,16 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     return None
 
 
+def subject_missing(question: str, claim: str, evidence_text: str) -> str | None:
+    """A question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
+    cited lines name none of them."""
+    asked = {name for name in names(question) if len(name) > 2}  # not "AI", "US": topics, not subjects
+    said = (claim + "\n" + evidence_text).lower()
+    if asked and not any(re.search(rf"\b{re.escape(name)}\b", said) for name in asked):
+        return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
+    return None
+
+
 def word_coverage(claim: str, evidence_text: str) -> float:
     """Share of the claim's content words found in the evidence."""
     words = content_words(claim)
@@ -274,8 +284,8 @@ class ClaimChecker:
         stated = probability >= self.states_threshold
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
-    def answers(self, question: str, claim: str) -> tuple[bool, float, str | None]:
-        missing = answer_type_missing(question, claim)
+    def answers(self, question: str, claim: str, evidence_text: str = "") -> tuple[bool, float, str | None]:
+        missing = answer_type_missing(question, claim) or subject_missing(question, claim, evidence_text)
         if missing:
             return False, 0.0, missing
         probability = self.judge.answers(question, claim)
