@@ -5,8 +5,13 @@ Cheapest first:
    - a figure the sentence claims that the cited lines do not hold as the same kind of quantity;
    - a figure the line states with the opposite direction ("fell 68%" against "a 68% surge");
    - a figure the line gives for another subject (the claim's names are not where the figure is);
-   - a name the sentence claims that the cited lines never mention;
-   - a question that asks how much, how many or when, answered without a number.
+   - a name the sentence claims that the cited lines never mention (names from the question are
+     left to the judge: "New York Stock Exchange" against "NYSE");
+   and, for "answers":
+   - a how-much, how-many or when question answered without a figure or a date, a question in
+     yuan (or percent) answered in dollars, a who-question answered without a name;
+   - a question about named things (Ming-Chi Kuo) answered by a sentence whose words and cited
+     lines name none of them.
 2. The judge: the language model asked one yes/no question at a time ("states": do these words of
    the line state the claim? "answers": does the claim answer the question?), read as the
    probability of "yes" from its first token. Its instructions and examples are one fixed prompt
@@ -45,6 +50,10 @@ _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
 _WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
 _UNITS = re.compile(r"\b(yuan|renminbi|rmb|dollars|euros|pounds|percent|per cent)\b|%", re.I)
+_NUMBER_WORDS = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty"
+    r"|ninety|hundred|thousand|million|billion|trillion|dozen|half)\b", re.I,
+)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
 
 
@@ -187,7 +196,8 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     given = {q.currency or q.kind for q in quantities(claim)}
     if asked and not asked & given:
         return f"it gives no figure in {', '.join(sorted(asked))}, which the question asks for"
-    if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not numbers(claim) and not (
+    has_figure = bool(numbers(claim)) or bool(_NUMBER_WORDS.search(claim))
+    if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not has_figure and not (
         _WHEN.search(question) and _MONTHS.search(claim)
     ):
         return "it gives no figure or date, which the question asks for"

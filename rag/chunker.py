@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.loader import Document
+from rag.text import split_sentences
 from rag.types import Chunk
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
 _WORD = re.compile(r"\S+")
 _BOILERPLATE_MIN_REPEATS = 3
 _BOILERPLATE_MAX_WORDS = 40
@@ -128,14 +128,7 @@ class Chunker:
 
 def _sentence_spans(line: str) -> list[tuple[int, int]]:
     """Character spans of the sentences in a line, without surrounding whitespace."""
-    spans = []
-    start = 0
-    for match in _SENTENCE_END.finditer(line):
-        cut = match.start() + len(match.group(0).rstrip())
-        spans.append((start, cut))
-        start = match.end()
-    spans.append((start, len(line)))
-    return [(s + len(line[s:e]) - len(line[s:e].lstrip()), s + len(line[s:e].rstrip())) for s, e in spans if line[s:e].strip()]
+    return [(sentence.start, sentence.end) for sentence in split_sentences(line)]
 
 
 def _normalise(line: str) -> str:

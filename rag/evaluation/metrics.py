@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from rag.errors import InputError
-from rag.text import citation_label
+from rag.text import citation_label, strip_markers
 
 __all__ = [
     "Evidence",
@@ -354,7 +354,6 @@ def reciprocal_rank(passages: Sequence[Any], evidence: Sequence[Evidence | dict]
 
 # --------------------------------------------------------------------------- answers
 
-_CITATION_RE = re.compile(r"\[[^\[\]\n]+?:\d+(?:\s*[-–]\s*\d+)?\]")
 _CURRENCY_SYMBOL_RE = re.compile(r"\b(?:us|hk|nt|rmb)\s?\$|[$¥€£₹]")
 _CURRENCY_WORD_RE = re.compile(
     r"\b(?:us\s+dollars?|u\.s\.\s+dollars?|dollars?|usd|hkd|rmb|renminbi|yuan|cny|euros?|eur|gbp)\b"
@@ -454,7 +453,7 @@ def normalize_answer(text: str) -> str:
     if not text:
         return ""
     s = unicodedata.normalize("NFKC", str(text)).lower()
-    s = _CITATION_RE.sub(" ", s)
+    s = strip_markers(s)
     s = s.replace("’", "'").replace("‘", "'").replace("`", "'")
     s = re.sub(r"'", "", s)
     s = _CURRENCY_SYMBOL_RE.sub(" ", s)
@@ -658,20 +657,12 @@ def _to_plain(obj: Any) -> Any:
     return dict(vars(obj))
 
 
-def _optional_int(value: Any) -> int | None:
+def _optional_number(value: Any, kind: type) -> Any:
+    """`kind(value)` (int or float), or None for a missing, boolean or unreadable value."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _optional_float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
+        return kind(value)
     except (TypeError, ValueError):
         return None
 
@@ -681,9 +672,9 @@ def _spans_of(citation: Any) -> list[dict]:
     for span in _get(citation, "spans") or []:
         spans.append(
             {
-                "line": _optional_int(_get(span, "line")),
-                "start_char": _optional_int(_get(span, "start_char")),
-                "end_char": _optional_int(_get(span, "end_char")),
+                "line": _optional_number(_get(span, "line"), int),
+                "start_char": _optional_number(_get(span, "start_char"), int),
+                "end_char": _optional_number(_get(span, "end_char"), int),
             }
         )
     return spans
@@ -693,7 +684,7 @@ def _checks_of(citation: Any) -> dict[str, float | None]:
     checks = _get(citation, "checks") or {}
     if not isinstance(checks, dict):
         checks = _to_plain(checks) or {}
-    return {str(name): _optional_float(score) for name, score in checks.items()}
+    return {str(name): _optional_number(score, float) for name, score in checks.items()}
 
 
 def _citation_record(citation: Any, evidence: Sequence[Evidence]) -> dict:
@@ -706,7 +697,7 @@ def _citation_record(citation: Any, evidence: Sequence[Evidence]) -> dict:
         "label": citation_label(source, start, end, page),
         "verified": bool(_get(citation, "verified", False)),
         "repaired": bool(_get(citation, "repaired", False)),
-        "support": _optional_float(_get(citation, "support")),
+        "support": _optional_number(_get(citation, "support"), float),
         "spans": _spans_of(citation),
         "checks": _checks_of(citation),
         "overlaps_gold": any(span_overlaps(ev, source, start, end, page) for ev in evidence),
