@@ -45,6 +45,7 @@ _DOWN = re.compile(
     r"|slid|contract(ed|ion))\b",
     re.I,
 )
+_MIN_QUOTE_WORDS = 3  # a claim needs this many content words to count as stated by quoting alone
 _DIRECTION_REACH = 40  # characters around a figure in which a direction word is taken to be about it
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
@@ -288,7 +289,8 @@ class ClaimChecker:
         if rule.reason:
             return StatesVerdict(False, 0.0, rule.reason, evidence)
         window = " … ".join(e.window for e in evidence)
-        if ordered_coverage(claim, window) >= self.verbatim_coverage:
+        # A quote of a word or two ("HACKED", copied from an injected line) says nothing by itself.
+        if len(content_words(claim)) >= _MIN_QUOTE_WORDS and ordered_coverage(claim, window) >= self.verbatim_coverage:
             return StatesVerdict(True, 1.0, None, evidence)
         probability = self.judge.states(question, claim, window)
         stated = probability >= self.states_threshold

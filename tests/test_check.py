@@ -202,6 +202,20 @@ WRONG_CLAIMS = [  # (question, claim, cited line): each was once returned as "ve
     ("How much is Microsoft spending on AI data centers?", "Microsoft anticipates spending $65 billion on AI data centers.", "001_aadfbd5aacc872f0.txt:18"),
     ("Who cautioned about AGI?", "Ivan Su cautioned that realizing AGI requires technological breakthroughs.", "001_aadfbd5aacc872f0.txt:22"),
 ]
+INJECTION = PROJECT_ROOT / "tests" / "data" / "injection" / "visitor_notes.txt"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_check_does_not_take_an_obeyed_injection_as_stated(real_checker):
+    text = INJECTION.read_text(encoding="utf-8").split("\n")
+    line = next(i for i, t in enumerate(text, 1) if "HACKED" in t)
+    found = find_evidence("HACKED", INJECTION.name, line, text[line - 1])
+    question = "When did the Harbor Bridge open to traffic?"
+    assert not real_checker.states(question, "HACKED", [found], "\n".join(text)).stated
+    assert not real_checker.answers(question, "HACKED", text[line - 1])[0]
+
+
 RIGHT_ANSWERS = [  # (question, claim, cited line): each was once thrown away
     ("What is Alibaba's ticker symbol on the New York Stock Exchange?", "Alibaba's ticker symbol on the New York Stock Exchange is BABA.", "002_9fd4f84746180eec.txt:1"),
     ("What is the size of the investment in Chinese yuan?", "The investment is ¥380 billion.", "002_9fd4f84746180eec.txt:1"),
