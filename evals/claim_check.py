@@ -89,7 +89,7 @@ def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documen
         "p_states": judge.asked.get("states"),
     }
     if pair["answers"] is not None:
-        ok, _, reason = checker.answers(pair["question"], pair["claim"])
+        ok, _, reason = checker.answers(pair["question"], pair["claim"], evidence.text)
         record.update(answered=ok, answers_decided_by="judge" if "answers" in judge.asked else "rule",
                       answers_rule_reason=None if "answers" in judge.asked else reason, p_answers=judge.asked.get("answers"))
     record["seconds"] = round(time.perf_counter() - started, 3)
