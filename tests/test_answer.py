@@ -297,3 +297,31 @@ def test_a_source_giving_another_figure_is_quoted_and_cited(service, fake):
     assert {c.source for c in by_figure["13%"]}.isdisjoint({c.source for c in by_figure["11%"]})
     assert "11%" in answer.answer and "13%" in answer.answer
     assert_citations_true_to_files(answer, SEEDS, service.settings.claim_states_threshold)
+
+
+# ---------------------------------------------------------------- sentences from a stream
+
+
+def test_a_sentence_is_complete_only_when_the_next_one_begins():
+    from rag.answer import complete_sentences
+
+    assert complete_sentences("Net income was ¥48.9 billion.", final=False) == ([], "Net income was ¥48.9 billion.")
+    # the marker after the period still belongs to the first sentence: not complete yet
+    assert complete_sentences("Net income rose 8%. [a.txt:6", final=False)[0] == []
+    done, rest = complete_sentences("Net income rose 8%. [a.txt:6] Revenue fell", final=False)
+    assert done == ["Net income rose 8%. [a.txt:6]"] and rest.strip() == "Revenue fell"
+    assert complete_sentences("It rose 6.45 percent", final=False)[0] == []  # a decimal point is no end
+    assert complete_sentences("A rose. B fell", final=True) == (["A rose.", "B fell"], "")
+
+
+def test_streamed_pieces_give_the_same_sentences_as_the_whole_text():
+    from rag.answer import complete_sentences
+
+    text = "Alibaba's net income was ¥48.9 billion [a.txt:6]. Revenue rose 8% to ¥280.2 billion. [a.txt:6] It also said U.S. sales grew."
+    for size in (1, 3, 7):
+        buffer, out = "", []
+        for i in range(0, len(text), size):
+            done, buffer = complete_sentences(buffer + text[i : i + size], final=False)
+            out.extend(done)
+        out.extend(complete_sentences(buffer, final=True)[0])
+        assert out == complete_sentences(text, final=True)[0]
