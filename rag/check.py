@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import ConfigError
@@ -46,6 +47,7 @@ _DOWN = re.compile(
     re.I,
 )
 _MIN_QUOTE_WORDS = 3  # a claim needs this many content words to count as stated by quoting alone
+_LEAD_WORDS = 6  # content words before a figure that say what it is a figure of
 _DIRECTION_REACH = 40  # characters around a figure in which a direction word is taken to be about it
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
@@ -148,6 +150,8 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
         subjects = _subjects_of(claim, figure, document_text)
         if subjects and not any(_bound_to(subjects, lines_text, q, document_text) for q in matches):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
+        if _swapped(claim, figure, lines_text, matches, held):
+            return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
     # A name taken from the question is left to the judge ("the New York Stock Exchange" against
     # "NYSE"); a name from nowhere is a claim about something the lines do not mention.
     missing = {n for n in claim_names - names(question) if n not in lines_text.lower()}
@@ -157,15 +161,36 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
 
 
 def _names_of(text: str, document_text: str) -> set[str]:
-    """names(text), plus its first word when the document writes that word capitalised mid-sentence
+    """names(text), plus its first word when the document uses that word as a name elsewhere
     ("Amazon plans ..." names Amazon; "Sales rose ..." names nothing)."""
     found = names(text)
     first = re.match(r"\W*([A-Z][a-z]+)\b", text)
-    if first:
-        word = first.group(1).lower()
-        if word in names(document_text):
-            found.add(word)
+    if first and first.group(1).lower() in _document_names(document_text):
+        found.add(first.group(1).lower())
     return found
+
+
+@lru_cache(maxsize=64)
+def _document_names(document_text: str) -> frozenset[str]:
+    """Every name in a document, sentence by sentence, so a possessive at the start of a sentence
+    ("Meta's committing $65 billion") counts too."""
+    return frozenset(name for line in document_text.split("\n") for s in split_sentences(line) for name in names(s.text))
+
+
+def _lead_words(text: str, figure: Quantity) -> set[str]:
+    """The last few content words before a figure in its sentence: what it is a figure of."""
+    sentence_start = max((s.start for s in split_sentences(text) if s.start <= figure.start), default=0)
+    return set(word_sequence(text[sentence_start : figure.start])[-_LEAD_WORDS:])
+
+
+def _swapped(claim: str, figure: Quantity, lines_text: str, matches: list[Quantity], held: list[Quantity]) -> bool:
+    """The claim puts a figure where the line has another one: the words leading to it in the claim
+    ("net income reached") lead to a different figure of the same kind in the line ("net income
+    hitting ¥48.9 billion"), and none of them lead to this one."""
+    context = _lead_words(claim, figure)
+    if not context or any(context & _lead_words(lines_text, q) for q in matches):
+        return False
+    return any(context & _lead_words(lines_text, q) for q in held if q.kind == figure.kind and q.value != figure.value)
 
 
 def _part_of_a_name(text: str, figure: Quantity) -> bool:
