@@ -154,10 +154,25 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
     # A name taken from the question is left to the judge ("the New York Stock Exchange" against
     # "NYSE"); a name from nowhere is a claim about something the lines do not mention.
-    missing = {n for n in claim_names - names(question) if n not in lines_text.lower()}
+    missing = {n for n in claim_names - names(question) if not mentions(lines_text, n)}
     if missing:
         return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
     return RuleResult()
+
+
+def mentions(text: str, name: str) -> bool:
+    """Whether the text names `name` (lower case): as a word, as the start of a longer word from the
+    same stem ("China" in "Chinese"), or as the initials of capitalised words ("US" for "United States",
+    "NYSE" for "New York Stock Exchange")."""
+    lowered = text.lower()
+    if re.search(rf"\b{re.escape(name)}\b", lowered) or re.search(rf"\b{re.escape(name)}\b", lowered.replace(".", "")):
+        return True  # "US" in "U.S." too
+    if len(name) >= 5 and re.search(rf"\b{re.escape(name[:-1])}", lowered):
+        return True
+    if 2 <= len(name) <= 5:
+        capitals = re.findall(r"\b[A-Z][A-Za-z]*(?:\s+(?:of\s+)?[A-Z][A-Za-z]*)*", text)
+        return any("".join(w[0] for w in run.split() if w[0].isupper()).lower() == name for run in capitals)
+    return False
 
 
 def _names_of(text: str, document_text: str) -> set[str]:
@@ -236,8 +251,8 @@ def subject_missing(question: str, claim: str, evidence_text: str) -> str | None
     """A question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
     cited lines name none of them."""
     asked = {name for name in names(question) if len(name) > 2}  # not "AI", "US": topics, not subjects
-    said = (claim + "\n" + evidence_text).lower()
-    if asked and not any(re.search(rf"\b{re.escape(name)}\b", said) for name in asked):
+    said = claim + "\n" + evidence_text
+    if asked and not any(mentions(said, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
     return None
 

@@ -280,3 +280,12 @@ def test_real_check_keeps_right_answers(real_checker, question, claim, ref):
 def test_real_check_rejects_sentences_that_do_not_answer(real_checker, question, claim, ref):
     source, line = ref.split(":")
     assert not real_checker.answers(question, claim, DOCS[source][int(line) - 1])[0]
+
+
+def test_names_are_matched_as_words_stems_and_initials():
+    from rag.check import mentions
+
+    assert mentions("in the United States", "us") and mentions("the U.S. market", "us")
+    assert not mentions("a business", "us")
+    assert mentions("Chinese firms", "china") and mentions("the New York Stock Exchange", "nyse")
+    assert not mentions("Mara Lind", "ma")
