@@ -257,6 +257,12 @@ def subject_missing(question: str, claim: str, evidence_text: str) -> str | None
     return None
 
 
+def _turning_words(text: str) -> set[str]:
+    """Short words that turn a sentence around while its content words stay the same: negations,
+    and "by" of a passive ("is outperformed by")."""
+    return {w.lower().replace("’", "'") for w in re.findall(r"\b(?:not|no|never|without|by|n['’]t)\b|n['’]t\b", text, re.I)}
+
+
 def word_coverage(claim: str, evidence_text: str) -> float:
     """Share of the claim's content words found in the evidence."""
     words = content_words(claim)
@@ -330,7 +336,11 @@ class ClaimChecker:
             return StatesVerdict(False, 0.0, rule.reason, evidence)
         window = " … ".join(e.window for e in evidence)
         # A quote of a word or two ("HACKED", copied from an injected line) says nothing by itself.
-        if len(content_words(claim)) >= _MIN_QUOTE_WORDS and ordered_coverage(claim, window) >= self.verbatim_coverage:
+        if (
+            len(content_words(claim)) >= _MIN_QUOTE_WORDS
+            and ordered_coverage(claim, window) >= self.verbatim_coverage
+            and _turning_words(claim) <= _turning_words(window)
+        ):
             return StatesVerdict(True, 1.0, None, evidence)
         probability = self.judge.states(question, claim, window)
         stated = probability >= self.states_threshold

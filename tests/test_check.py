@@ -165,6 +165,18 @@ def test_verbatim_claim_needs_no_judge_and_paraphrase_does():
     assert not verdict.stated and verdict.probability == 0.2 and judge.calls == [("states", paraphrase)]
 
 
+def test_a_quote_turned_around_goes_to_the_judge():
+    # 003:8-ish wording: "It also outperforms existing GPT-4o, DeepSeek-V3 ..."; a passive or a negation
+    # keeps the words but turns the meaning, so it is not taken as stated by quoting.
+    judge = ScriptedJudge(states=0.1)
+    line = "Qwen 2.5-Max beat rivals. It also outperforms existing GPT-4o, DeepSeek-V3 and Llama models."
+    found = find_evidence("x", "a.txt", 1, line)
+    for claim in ("Qwen 2.5-Max is outperformed by GPT-4o and DeepSeek-V3.", "Qwen 2.5-Max does not outperform GPT-4o."):
+        found = find_evidence(claim, "a.txt", 1, line)
+        assert not checker(judge).states("q?", claim, [found], line).stated
+    assert [c[0] for c in judge.calls] == ["states", "states"]
+
+
 def test_answers_threshold_and_type_rule():
     assert checker(ScriptedJudge(answers=0.6)).answers("What is it?", "It is a bridge.")[0]
     ok, probability, reason = checker(ScriptedJudge(answers=0.3)).answers("What is it?", "It is a bridge.")
