@@ -100,6 +100,7 @@ class _AnswerChecker:
         self.checker = checker
         self.embedder = embedder
         self.sources = sorted({c.source for c in context})
+        self.indexed = sorted(documents)
         self.answered = False  # a shown sentence answers the question
         self.held: list[_Checked] = []  # stated, but shown only after a sentence that answers
         self.all: list[_Checked] = []
@@ -145,10 +146,11 @@ class _AnswerChecker:
             return []
         started = time.perf_counter()
         cited = sorted({i for raw in sentence.citations for i in cited_lines(raw, self.sources, self.context)})
-        # A sentence that cites only sources never shown to the model (an invented or injected label
+        # A sentence that cites only files that are not in the index (an invented or injected label
         # such as [secret.txt:1]) is dropped, never re-pointed at whatever line matches its words.
+        # One that cites an indexed file at the wrong line may be repaired from the lines shown.
         invented = bool(sentence.citations) and all(
-            raw.source is None or resolve_source(raw.source, self.sources) is None for raw in sentence.citations
+            raw.source is None or resolve_source(raw.source, self.indexed) is None for raw in sentence.citations
         )
         verdict, repaired = None, False
         if cited:

@@ -264,6 +264,13 @@ def test_brackets_that_are_not_citations_never_resolve(service, fake):
         assert citation.repaired and "48.9" in citation.quote
 
 
+def test_a_wrong_line_of_an_indexed_file_is_repaired(service, fake):
+    fake.queue("Alibaba's net income in the fourth quarter was ¥48.9 billion [000_c7bc9c907a8bee7e.txt:99].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered"
+    assert [(c.source, c.start_line, c.repaired) for c in answer.citations] == [(NET_INCOME_SOURCE, 6, True)]
+
+
 def test_unmarked_right_answer_is_kept_with_a_citation(service, fake):
     fake.queue("Alibaba's net income in the fourth quarter was ¥48.9 billion.")
     answer = service.ask(NET_INCOME_Q)
