@@ -293,13 +293,7 @@ def span_overlaps(
 
 
 def _page_of(item: Any) -> int | None:
-    page = _get(item, "page")
-    if page is None or isinstance(page, bool):
-        return None
-    try:
-        return int(page)
-    except (TypeError, ValueError):
-        return None
+    return _optional_number(_get(item, "page"), int)
 
 
 def _span_of(item: Any) -> tuple[str, int, int, int | None]:
