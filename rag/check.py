@@ -55,7 +55,11 @@ _WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
 _UNITS = re.compile(r"\b(yuan|renminbi|rmb|dollars|euros|pounds|percent|per cent)\b|%", re.I)
 _NUMBER_WORDS = re.compile(
     r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty"
-    r"|ninety|hundred|thousand|million|billion|trillion|dozen|half)\b", re.I,
+    r"|ninety|hundred|thousand|million|billion|trillion|dozen|half|all|none|every|unanimous\w*|majority|most|several)\b", re.I,
+)
+_GENERIC_QUESTION_WORDS = content_words(
+    "describe description explain name list many much type kind mean meaning happen happens called call "
+    "use used known first best main difference example examples point points"
 )
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
 
@@ -248,12 +252,22 @@ def answer_type_missing(question: str, claim: str) -> str | None:
 
 
 def subject_missing(question: str, claim: str, evidence_text: str) -> str | None:
-    """A question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
-    cited lines name none of them."""
-    asked = {name for name in names(question) if len(name) > 2}  # not "AI", "US": topics, not subjects
+    """An answer that is not about what the question asks about, or only repeats the question:
+    - a question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
+      cited lines name none of them;
+    - a question in lower case (as people type them) whose words the sentence and its cited lines
+      never use ("what led to a decline in great zimbabwe" answered about Nigeria's mining);
+    - a sentence that adds no word to the question ("Where Are You Going, Where Have You Been").
+    """
     said = claim + "\n" + evidence_text
+    asked = {name for name in names(question) if len(name) > 2}  # not "AI", "US": topics, not subjects
     if asked and not any(mentions(said, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
+    topic = content_words(question) - _GENERIC_QUESTION_WORDS
+    if not asked and topic and not topic & content_words(said):
+        return "it is not about what the question asks about"
+    if content_words(claim) and content_words(claim) <= content_words(question):
+        return "it only repeats the question"
     return None
 
 

@@ -118,7 +118,21 @@ def test_answer_type_rules():
 def test_a_question_about_named_things_needs_an_answer_that_names_one():
     assert subject_missing("Which firm does Ming-Chi Kuo work for?", "Ivan Su is at Morningstar.", "Ivan Su from Morningstar adds")
     assert subject_missing("Which firm does Ming-Chi Kuo work for?", "TF International Securities.", "Ming-Chi Kuo, an analyst at TF") is None
-    assert subject_missing("what is the purpose of the english bill of rights", "It limits the monarch.", "") is None
+    assert subject_missing("what is the purpose of the english bill of rights", "It limits the monarch.", "The Bill of Rights limits the monarch.") is None
+
+
+def test_an_answer_about_something_else_or_only_repeating_the_question_does_not_answer():
+    # ClapNQ-style questions come in lower case, without names to go by.
+    assert subject_missing(
+        "what led to a decline in great zimbabwe", "Nigeria's mining industry was run by the state.", "Nigeria's mining industry"
+    )
+    assert subject_missing(
+        "where have you been where are you going short story", "Where Are You Going, Where Have You Been?", "a short story"
+    )
+    assert subject_missing(
+        "how many jurors must agree in a criminal case", "Juries in criminal cases must reach a unanimous verdict.", ""
+    ) is None
+    assert answer_type_missing("how many jurors must agree in a criminal case", "Juries must reach a unanimous verdict.") is None
 
 
 def test_word_coverage():
