@@ -156,9 +156,11 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
         if _swapped(claim, figure, lines_text, matches, held):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
-    # A name taken from the question is left to the judge ("the New York Stock Exchange" against
-    # "NYSE"); a name from nowhere is a claim about something the lines do not mention.
-    missing = {n for n in claim_names - names(question) if not mentions(lines_text, n)}
+    # A name the lines do not mention is a claim about something else, unless the question asks
+    # about it and the cited document names it elsewhere ("the company" on the line), or the lines
+    # give its initials ("New York Stock Exchange" against "NYSE").
+    exempt = {n for n in names(question) if mentions(document_text, n)}
+    missing = {n for n in claim_names - exempt if not mentions(lines_text, n) and not _initials_in(claim, n, lines_text)}
     if missing:
         return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
     return RuleResult()
@@ -219,17 +221,27 @@ def _part_of_a_name(text: str, figure: Quantity) -> bool:
     return bool(re.search(r"[A-Za-z]-?$", before)) or after.isalpha()
 
 
+def _initials_in(claim: str, name: str, lines_text: str) -> bool:
+    """Whether the lines give the initials of the run of capitalised words holding `name` in the claim."""
+    for run in re.findall(r"\b[A-Z][A-Za-z]*(?:\s+(?:of\s+)?[A-Z][A-Za-z]*)+", claim):
+        words = [w for w in run.split() if w[0].isupper()]
+        if name in (w.lower() for w in words) and mentions(lines_text, "".join(w[0] for w in words).lower()):
+            return True
+    return False
+
+
 def _subjects_of(text: str, figure: Quantity, document_text: str) -> set[str]:
-    """Who a figure is about: the names in its clause before it ("Meta has allocated $65 billion")."""
+    """Who a figure is about: the names in its clause before it ("Meta has allocated $65 billion");
+    acronyms of two letters ("AI", "US") are topics, not subjects."""
     clause_start, _ = _clause_bounds(text, figure.start, figure.end)
-    return _names_of(text[clause_start : figure.start].strip(" ,;"), document_text)
+    return {n for n in _names_of(text[clause_start : figure.start].strip(" ,;"), document_text) if len(n) > 2}
 
 
 def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: str) -> bool:
     """Whether the line may give `figure` for the subjects: the clause holding it names one of them
     ("a 68% surge in Alibaba's stock"), or names nobody ("with revenue rising 8%")."""
     start, end = _clause_bounds(text, figure.start, figure.end)
-    others = _names_of(text[start:end].strip(" ,;"), document_text)
+    others = {n for n in _names_of(text[start:end].strip(" ,;"), document_text) if len(n) > 2}
     return not others or bool(others & subjects)
 
 
