@@ -61,6 +61,7 @@ _GENERIC_QUESTION_WORDS = content_words(
     "describe description explain name list many much type kind mean meaning happen happens called call "
     "use used known first best main difference example examples point points"
 )
+_CHOICE = re.compile(r"\bor\b", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
 
 
@@ -278,7 +279,8 @@ def subject_missing(question: str, claim: str, evidence_text: str) -> str | None
     topic = content_words(question) - _GENERIC_QUESTION_WORDS
     if not asked and topic and not topic & content_words(said):
         return "it is not about what the question asks about"
-    if content_words(claim) and content_words(claim) <= content_words(question):
+    # (A choice question, "is Wellington in the North or South Island", is answered by repeating a part.)
+    if content_words(claim) and content_words(claim) <= content_words(question) and not _CHOICE.search(question):
         return "it only repeats the question"
     return None
 

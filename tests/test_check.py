@@ -133,6 +133,8 @@ def test_an_answer_about_something_else_or_only_repeating_the_question_does_not_
         "how many jurors must agree in a criminal case", "Juries in criminal cases must reach a unanimous verdict.", ""
     ) is None
     assert answer_type_missing("how many jurors must agree in a criminal case", "Juries must reach a unanimous verdict.") is None
+    # a choice question is answered by repeating one of its choices
+    assert subject_missing("is wellington in the north or south island", "Wellington is in the North Island.", "") is None
 
 
 def test_word_coverage():
