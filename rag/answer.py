@@ -40,6 +40,7 @@ UNVERIFIED = "Related passages were found, but no answer could be checked agains
 MODEL_FAILED = "The model is unavailable ({error}); here are the passages that were found."
 _PROMPT_FILES = ("system.txt", "user.txt", "history.txt")
 _REPAIR_CANDIDATES = 2  # lines the judge is asked about when a sentence's own citation fails
+_REFUSAL_OPENING = "I"  # the first word of the refusal prompts/system.txt asks for ("I don't know.")
 
 
 class Prompts:
@@ -299,6 +300,26 @@ class Answerer:
         answer = _AnswerChecker(question, context, vectors, documents, self.checker, self.embedder)
         shown: list[_Checked] = []
 
+        def failed(exc: ModelError, stage: str) -> Answer:
+            timings[stage] = _ms(mark)
+            return finish(answer=MODEL_FAILED.format(error=exc), answerable=False, status="model_unavailable",
+                          sentences=[c.check for c in answer.all], decline_probability=decline)
+
+        # How likely the model is to say the passages do not answer, read from its first token
+        # before it writes (the prompt stays cached for the generation that follows).
+        mark, decline = time.perf_counter(), None
+        if self.settings.decline_threshold < 1 or getattr(self.llm, "is_local", False):
+            try:
+                decline = self.llm.decline_probability(messages, _REFUSAL_OPENING)
+            except ModelError as exc:
+                yield failed(exc, "gate")
+                return
+            timings["gate"] = _ms(mark)
+        if decline is not None and decline >= self.settings.decline_threshold:
+            yield finish(answer=NOT_FOUND, answerable=False, status="declined", decline_probability=round(decline, 4))
+            return
+        decline = None if decline is None else round(decline, 4)
+
         def show(items: list[_Checked]) -> Iterator[AnswerSentence]:
             for item in items:
                 shown.append(item)
@@ -316,9 +337,7 @@ class Answerer:
                 else:
                     completion = event
         except ModelError as exc:
-            timings["generate"] = _ms(mark)
-            yield finish(answer=MODEL_FAILED.format(error=exc), answerable=False, status="model_unavailable",
-                         sentences=[c.check for c in answer.all])
+            yield failed(exc, "generate")
             return
         ready, _ = complete_sentences(buffer, final=True)
         for raw in ready:
@@ -337,6 +356,7 @@ class Answerer:
                 status="declined" if declined else "unverified",
                 sentences=[c.check for c in answer.all],
                 usage=usage,
+                decline_probability=decline,
             )
             return
         yield from show(answer.add_disagreements())
@@ -355,6 +375,7 @@ class Answerer:
             citations=list(citations.values()),
             sentences=[c.check for c in answer.all],
             usage=usage,
+            decline_probability=decline,
         )
 
 

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     judge_model: str | None = Field(
         None, description="litellm model that checks claims (yes/no questions); the answering model when unset."
     )
+    decline_threshold: float = Field(
+        1.0, ge=0, le=1,
+        description="Decline (\"not in the documents\") when the model's probability of replying that the passages do not answer, read before it writes, is at least this.",
+    )
     claim_states_threshold: float = Field(
         0.5, ge=0, le=1, description="Judge probability that a cited line states a sentence, needed to show it."
     )

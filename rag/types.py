@@ -125,3 +125,11 @@ class Answer(BaseModel):
     model: str
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, int] = Field(default_factory=dict, description="prompt_tokens and completion_tokens.")
+    decline_probability: float | None = Field(
+        None,
+        description=(
+            "The model's probability, read before it writes, of replying that the passages do not answer; "
+            "at or above the decline threshold the answer is declined. Null when the model was not called "
+            "or the provider gives no log-probabilities."
+        ),
+    )

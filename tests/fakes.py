@@ -6,8 +6,11 @@
     client.complete([{"role": "user", "content": "..."}]).text
 
 When no answer is queued the fake answers "I don't know.". Yes/no questions of the claim
-judge (one-token requests) are answered from `queue_verdicts(...)`, "yes" when none is queued,
-and recorded in `judged`, not `requests`. `fail_next(n, kind)` makes the
+judge (one-token requests ending "Verdict:") are answered from `queue_verdicts(...)`, "yes" when
+none is queued, and recorded in `judged`, not `requests`. The answerer's one-token look at how
+the model would open its reply is recorded in `probed`: it gets log-probabilities only when
+`queue_decline(p)` gave the probability of opening with a refusal, and none otherwise (as from
+a provider without log-probabilities). `fail_next(n, kind)` makes the
 next n calls fail: "timeout" (litellm.Timeout), "server_error" (HTTP 500), "garbage" (an
 empty reply), "auth" (HTTP 401, never retried) or "broken_stream" (a stream that breaks
 after two deltas; HTTP 500 for a plain completion). Streams yield the answer in small
@@ -20,6 +23,7 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import math  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
@@ -55,6 +59,8 @@ class FakeLLM(CustomLLM):
             self.params: list[dict] = []  # optional params of each call (temperature, max_tokens, ...)
             self.verdicts: list[str] = []
             self.judged: list[list[dict]] = []
+            self.probed: list[list[dict]] = []
+            self.declines: list[float] = []
             self.delay_s: float = 0.0
             self.deltas_sent = 0  # deltas actually produced by streams (early close shows here)
             self.streams_closed_early = 0
@@ -69,6 +75,11 @@ class FakeLLM(CustomLLM):
         with self._lock:
             self.verdicts.extend(verdicts)
 
+    def queue_decline(self, *probabilities: float) -> None:
+        """Probabilities that the model opens its next replies with a refusal ("I don't know.")."""
+        with self._lock:
+            self.declines.extend(probabilities)
+
     def fail_next(self, n: int, kind: str) -> None:
         if kind not in FAIL_KINDS:
             raise ValueError(f"kind must be one of {FAIL_KINDS}")
@@ -77,12 +88,18 @@ class FakeLLM(CustomLLM):
 
     # ------------------------------------------------------------------ behaviour
 
-    def _next(self, messages: list, optional_params: dict) -> str:
-        """Record the call; raise or return the answer text ("" for garbage, None for a broken stream)."""
+    def _next(self, messages: list, optional_params: dict) -> str | tuple[str, float | None]:
+        """Record the call; raise or return the answer text ("" for garbage, None for a broken stream).
+
+        A look at the first token returns (that token, the queued decline probability or None)."""
         if optional_params.get("max_tokens") == 1 and optional_params.get("logprobs"):
             with self._lock:
-                self.judged.append([dict(m) for m in messages])
-                return self.verdicts.pop(0) if self.verdicts else "yes"
+                if str(messages[-1].get("content", "")).endswith("Verdict:"):
+                    self.judged.append([dict(m) for m in messages])
+                    return self.verdicts.pop(0) if self.verdicts else "yes"
+                self.probed.append([dict(m) for m in messages])
+                upcoming = self.answers[0] if self.answers else DEFAULT_ANSWER
+                return (upcoming.split() or [""])[0], self.declines.pop(0) if self.declines else None
         with self._lock:
             self.requests.append([dict(m) for m in messages])
             self.params.append(dict(optional_params or {}))
@@ -113,6 +130,12 @@ class FakeLLM(CustomLLM):
                    api_key, logging_obj, optional_params, acompletion=None, litellm_params=None, logger_fn=None,
                    headers={}, timeout=None, client=None):
         text = self._next(messages, dict(optional_params, stream=False))
+        if isinstance(text, tuple):
+            text, decline = text
+            if decline is not None:
+                alternatives = [{"token": "I", "logprob": math.log(max(decline, 1e-9))},
+                                {"token": "The", "logprob": math.log(max(1 - decline, 1e-9))}]
+                model_response.choices[0].logprobs = {"content": [dict(alternatives[0], top_logprobs=alternatives)]}
         model_response.choices[0].message.content = text
         model_response.choices[0].finish_reason = "stop"
         model_response.model = FAKE_MODEL

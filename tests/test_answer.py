@@ -73,6 +73,13 @@ def assert_citations_true_to_files(answer: Answer, corpus: Path, threshold: floa
             assert c.start_line <= span.line <= c.end_line and 0 <= span.start_char < span.end_char <= len(line)
 
 
+def with_decline_threshold(service, threshold: float):
+    from rag.service import RagService
+
+    settings = service.settings.model_copy(update={"decline_threshold": threshold})
+    return RagService(settings, embedder=service.embedder, llm=service.llm)
+
+
 # ---------------------------------------------------------------- answers and citations
 
 
@@ -113,6 +120,36 @@ def test_refusal_is_declined_without_citations(service, fake):
     assert answer.answerable is False
     assert answer.citations == []
     assert answer.passages  # what was found is still shown
+
+
+def test_a_likely_refusal_is_declined_before_the_model_writes(service, fake):
+    # The model's first token says "I" (of "I don't know.") with probability 0.9: declined unwritten.
+    fake.queue(f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    fake.queue_decline(0.9)
+    declining = with_decline_threshold(service, 0.5)
+    answer = declining.ask(NET_INCOME_Q)
+    assert answer.status == "declined" and answer.answerable is False and answer.citations == []
+    assert answer.decline_probability == 0.9
+    assert fake.requests == [] and len(fake.probed) == 1  # the answer was never generated
+    assert answer.passages, "the passages found are still returned"
+
+
+def test_an_unlikely_refusal_lets_the_model_answer(service, fake):
+    fake.queue(f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    fake.queue_decline(0.2)
+    answering = with_decline_threshold(service, 0.5)
+    answer = answering.ask(NET_INCOME_Q)
+    assert answer.status == "answered" and answer.decline_probability == 0.2
+    assert len(fake.requests) == 1
+    # The look at the first token is the answering prompt itself, so the model keeps it cached.
+    assert fake.probed[0] == fake.requests[0]
+
+
+def test_without_log_probabilities_there_is_no_gate(service, fake):
+    fake.queue(f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    answering = with_decline_threshold(service, 0.0)  # would decline everything it could read
+    answer = answering.ask(NET_INCOME_Q)
+    assert answer.status == "answered" and answer.decline_probability is None
 
 
 def test_answer_whose_claims_all_fail_is_unverified(service, fake):

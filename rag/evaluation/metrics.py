@@ -816,6 +816,7 @@ def score_question(
             "outcome": outcome,
             "error": str(message) if error else None,
             "model": ans.get("model"),
+            "decline_probability": _optional_number(ans.get("decline_probability"), float),
             "refused": refused,
             "correct": correct,
             "f1": _round(f1),

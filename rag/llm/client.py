@@ -147,32 +147,51 @@ class LLMClient:
     def complete(self, messages: list[dict]) -> Completion:
         return self._with_retries(lambda: self._to_completion(litellm.completion(messages=messages, **self._params()), messages))
 
-    def yes_probability(self, messages: list[dict]) -> float:
-        """The model's probability that the answer to a yes/no question is yes.
+    def first_token(self, messages: list[dict], yes_no: bool = False) -> tuple[list[tuple[str, float]], str]:
+        """The first token the model would write: its (token, logprob) alternatives and the reply.
 
-        Read from the first token's log-probabilities: the local model is also constrained
-        to reply "yes" or "no" by a grammar. A provider that gives no log-probabilities
-        counts its one-word reply as 1.0 (yes) or 0.0 (anything else).
+        One token, no sampling. The local model is constrained to "yes" or "no" by a grammar
+        when `yes_no`; it also keeps the prompt cached, so a generation with the same messages
+        that follows costs no second prompt pass. A provider that gives no log-probabilities
+        returns no alternatives, only its (one-token) reply.
         """
         if self.is_local:
             from rag.llm import local
 
             self._ensure_local()
-            return self._with_retries(lambda: local.yes_probability(local.server_for_settings(self.settings), messages))
+            server = local.server_for_settings(self.settings)
+            return self._with_retries(lambda: local.first_token(server, messages, yes_no))
         params = dict(self._params(), max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=5)
 
-        def ask() -> float:
+        def ask() -> tuple[list[tuple[str, float]], str]:
             response = litellm.completion(messages=messages, **params)
             choice = response.choices[0]
             top = _first_token_alternatives(getattr(choice, "logprobs", None))
-            if top:
-                return yes_share(top)
-            reply = (choice.message.content or "").strip().lower()
-            if not reply:
+            reply = (choice.message.content or "").strip()
+            if not top and not reply:
                 raise _EmptyReply()
-            return 1.0 if reply.startswith("yes") else 0.0
+            return top, reply
 
         return self._with_retries(ask)
+
+    def yes_probability(self, messages: list[dict]) -> float:
+        """The model's probability that the answer to a yes/no question is yes (first-token
+        log-probabilities; a provider without them counts a "yes..." reply as 1.0, else 0.0)."""
+        top, reply = self.first_token(messages, yes_no=True)
+        if top:
+            return round(yes_share(top), 6)
+        return 1.0 if reply.lower().startswith("yes") else 0.0
+
+    def decline_probability(self, messages: list[dict], opening: str) -> float | None:
+        """The model's probability of starting its reply with `opening` (the first word of the
+        refusal the prompt asks for, "I" of "I don't know."), or None when the provider gives no
+        log-probabilities."""
+        top, _ = self.first_token(messages)
+        if not top:
+            return None
+        total = sum(math.exp(lp) for _, lp in top)
+        opening = opening.strip().lower()
+        return sum(math.exp(lp) for token, lp in top if token.strip().lower() == opening) / total
 
     def stream(self, messages: list[dict]) -> Iterator[str | Completion]:
         """Yield text deltas as they arrive, then one final `Completion`.

@@ -239,16 +239,21 @@ _PASSTHROUGH = (
 _YES_NO = 'root ::= "yes" | "no"'
 
 
-def yes_probability(server, messages: list[dict]) -> float:
-    """P(yes) for a yes/no question, from the first token's log-probabilities (one token, no sampling)."""
-    from rag.llm.client import _first_token_alternatives, yes_share
+def first_token(server, messages: list[dict], yes_no: bool = False) -> tuple[list[tuple[str, float]], str]:
+    """The first token's (token, logprob) alternatives and the token itself (one token, no sampling).
 
-    reply = server.handle_chat_completions(
-        {"messages": messages, "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": 8, "grammar": _YES_NO}
-    )
+    The prompt stays in the slot's cache, so a generation with the same messages right after
+    costs no second prompt pass."""
+    from rag.llm.client import _first_token_alternatives
+
+    payload = {"messages": messages, "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": 8}
+    if yes_no:
+        payload["grammar"] = _YES_NO
+    reply = server.handle_chat_completions(payload)
     if isinstance(reply, dict) and "error" in reply and "choices" not in reply:
         _raise_for_error(reply, PROVIDER)
-    return yes_share(_first_token_alternatives(reply["choices"][0].get("logprobs")))
+    choice = reply["choices"][0]
+    return _first_token_alternatives(choice.get("logprobs")), (choice.get("message") or {}).get("content") or ""
 
 
 def _raise_for_error(error: dict, model: str) -> None:
