@@ -24,7 +24,15 @@ from string import Template
 import numpy as np
 
 from rag.check import ClaimChecker, ClaimJudge, LineEvidence, find_evidence, word_coverage
-from rag.citations import ContextLine, ParsedSentence, cited_lines, is_refusal, parse_answer, resolve_source
+from rag.citations import (
+    ContextLine,
+    ParsedSentence,
+    cited_lines,
+    is_about_the_passages,
+    is_refusal,
+    parse_answer,
+    resolve_source,
+)
 from rag.conflicts import find_disagreements
 from rag.embedder import Embedder
 from rag.errors import ConfigError, ModelError
@@ -93,11 +101,13 @@ class _Checked:
 class _AnswerChecker:
     """Checks one answer's sentences as they complete, and decides which are shown."""
 
-    def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: dict, checker: ClaimChecker, embedder: Embedder):
+    def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: dict, titles: dict,
+                 checker: ClaimChecker, embedder: Embedder):
         self.question = question
         self.context = context
         self.vectors = vectors
         self.documents = documents
+        self.titles = titles
         self.checker = checker
         self.embedder = embedder
         self.sources = sorted({c.source for c in context})
@@ -116,8 +126,10 @@ class _AnswerChecker:
         line = self.context[index]
         return self.documents[line.source][line.line - 1]
 
-    def _document(self, indexes: list[int]) -> str:
-        return "\n".join("\n".join(self.documents[s]) for s in sorted({self.context[i].source for i in indexes}))
+    def _document(self, indexes: list[int]) -> tuple[str, str]:
+        """The whole text of the cited documents, and their titles."""
+        sources = sorted({self.context[i].source for i in indexes})
+        return "\n".join("\n".join(self.documents[s]) for s in sources), "\n".join(self.titles.get(s) or "" for s in sources)
 
     def _repair_candidates(self, claim: str, exclude: set[int]) -> list[int]:
         """Context lines most likely to state the claim: shared figures, words and embedding similarity."""
@@ -145,6 +157,9 @@ class _AnswerChecker:
             self.refused = True
             self.all.append(_Checked(SentenceCheck(text=claim, supported=False, reason="the model said the passages do not answer")))
             return []
+        if is_about_the_passages(claim):
+            self.all.append(_Checked(SentenceCheck(text=claim, supported=False, reason="it speaks about the passages, not from them")))
+            return []
         started = time.perf_counter()
         cited = sorted({i for raw in sentence.citations for i in cited_lines(raw, self.sources, self.context)})
         # A sentence that cites only files that are not in the index (an invented or injected label
@@ -155,10 +170,10 @@ class _AnswerChecker:
         )
         verdict, repaired = None, False
         if cited:
-            verdict = self.checker.states(self.question, claim, self._evidence(claim, cited), self._document(cited))
+            verdict = self.checker.states(self.question, claim, self._evidence(claim, cited), *self._document(cited))
         if (verdict is None or not verdict.stated) and not invented and self.context:
             for index in self._repair_candidates(claim, set(cited)):
-                attempt = self.checker.states(self.question, claim, self._evidence(claim, [index]), self._document([index]))
+                attempt = self.checker.states(self.question, claim, self._evidence(claim, [index]), *self._document([index]))
                 if attempt.stated:
                     verdict, repaired = attempt, True
                     self.repaired += 1
@@ -297,7 +312,8 @@ class Answerer:
         timings["prompt"] = _ms(mark)
 
         documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
-        answer = _AnswerChecker(question, context, vectors, documents, self.checker, self.embedder)
+        titles = {s: d.title for s, d in retriever.snapshot.documents.items()}
+        answer = _AnswerChecker(question, context, vectors, documents, titles, self.checker, self.embedder)
         shown: list[_Checked] = []
 
         def failed(exc: ModelError, stage: str) -> Answer:

@@ -131,11 +131,13 @@ class RuleResult:
     reason: str | None = None  # why the claim is rejected; None when no rule rejects it
 
 
-def rule_check(claim: str, evidence: list[LineEvidence], question: str, document_text: str) -> RuleResult:
+def rule_check(claim: str, evidence: list[LineEvidence], question: str, document_text: str, titles: str = "") -> RuleResult:
     """Reject what can be rejected without a model (see the module docstring).
 
     Figures and names the sentence repeats from the question need not be on the cited line
-    when the cited document states them elsewhere ("in the fourth quarter of 2024").
+    when the cited document states them elsewhere ("in the fourth quarter of 2024"), nor need
+    the names of the cited documents' titles: a document's lines speak of its subject as "he",
+    "the show" ("Andre Gunder Frank" on a page titled so; "Guy's Grocery Games" asked in lower case).
     """
     lines_text = "\n".join(e.text for e in evidence)
     claim_names = _names_of(claim, document_text)
@@ -160,7 +162,8 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     # A name the lines do not mention is a claim about something else, unless the question asks
     # about it and the cited document names it elsewhere ("the company" on the line), or the lines
     # give its initials ("New York Stock Exchange" against "NYSE").
-    exempt = {n for n in names(question) if mentions(document_text, n)}
+    asked = names(question) | {n for n in claim_names if re.search(rf"\b{re.escape(n)}\b", question.lower())}
+    exempt = {n for n in asked if mentions(document_text, n)} | {n for n in claim_names if titles and mentions(titles, n)}
     missing = {n for n in claim_names - exempt if not mentions(lines_text, n) and not _initials_in(claim, n, lines_text)}
     if missing:
         return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
@@ -358,8 +361,8 @@ class ClaimChecker:
         self.answers_threshold = answers_threshold
         self.verbatim_coverage = verbatim_coverage
 
-    def states(self, question: str, claim: str, evidence: list[LineEvidence], document_text: str) -> StatesVerdict:
-        rule = rule_check(claim, evidence, question, document_text)
+    def states(self, question: str, claim: str, evidence: list[LineEvidence], document_text: str, titles: str = "") -> StatesVerdict:
+        rule = rule_check(claim, evidence, question, document_text, titles)
         if rule.reason:
             return StatesVerdict(False, 0.0, rule.reason, evidence)
         window = " … ".join(e.window for e in evidence)

@@ -44,8 +44,21 @@ class ParsedSentence:
     citations: list[RawCitation] = field(default_factory=list)
 
 
+# A sentence about the passages themselves ("... are discussed in multiple passages") states nothing
+# from them. Plural only: "the passage of the bill" and "the Northwest Passage" are facts.
+_ABOUT_THE_PASSAGES = re.compile(
+    r"\b(the|these|those|multiple|several|other|both|all|some|provided|given|two|three)\s+passages\b"
+    r"|\b(provided|given)\s+(text|context|passage|documents?)\b",
+    re.I,
+)
+
+
 def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text))
+
+
+def is_about_the_passages(text: str) -> bool:
+    return bool(_ABOUT_THE_PASSAGES.search(text))
 
 
 def parse_answer(text: str) -> list[ParsedSentence]:

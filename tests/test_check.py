@@ -91,6 +91,24 @@ def test_names_from_the_question_are_left_to_the_judge():
     assert rule("What is Alibaba's ticker symbol on the New York Stock Exchange?", claim, "002_9fd4f84746180eec.txt:1") is None
 
 
+def test_the_subject_of_a_documents_title_need_not_be_on_the_line():
+    # A page titled "Andre Gunder Frank" speaks of him as "he"; a lower-case question names the show.
+    title, line = "Andre Gunder Frank", "He wrote 40 books, the most notable being Capitalism and Underdevelopment in Latin America."
+    claim = "Andre Gunder Frank wrote Capitalism and Underdevelopment in Latin America."
+    found = find_evidence(claim, "frank.txt", 3, line)
+    assert rule_check(claim, [found], "who wrote capitalism and underdevelopment in latin america", f"{title}\n\n{line}", title).reason is None
+    # Without the title the name is still a claim the line does not make.
+    assert "frank" in rule_check(claim, [found], "who wrote capitalism and underdevelopment in latin america", f"{title}\n\n{line}").reason
+    show, shot = "Guy's Grocery Games", "Season 1 was shot inside of an actual grocery store, Field's Market in West Hills, California."
+    claim = "Guy's Grocery Games was shot inside Field's Market in West Hills, California."
+    found = find_evidence(claim, "ggg.txt", 2, shot)
+    assert rule_check(claim, [found], "where do they shoot guy's grocery games", f"{show}\n{shot}").reason is None
+    # A name neither the question nor the title gives stays rejected.
+    claim = "Bobby Flay shot Guy's Grocery Games inside Field's Market."
+    assert "flay" in rule_check(claim, [find_evidence(claim, "ggg.txt", 2, shot)], "where do they shoot guy's grocery games",
+                                 f"{show}\n{shot}", show).reason
+
+
 def test_figures_repeated_from_the_question_need_only_be_in_the_document():
     claim = "In the fourth quarter of 2024, net income was ¥48.9 billion."
     assert rule("What was net income in the fourth quarter of 2024?", claim, "002_9fd4f84746180eec.txt:6") is None

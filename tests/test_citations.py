@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import ContextLine, cited_lines, is_refusal, parse_answer, resolve_source
+from rag.citations import ContextLine, cited_lines, is_about_the_passages, is_refusal, parse_answer, resolve_source
 
 # ---------------------------------------------------------------- parse_answer
 
@@ -160,3 +160,27 @@ def test_is_refusal_positive(text):
 )
 def test_is_refusal_negative(text):
     assert not is_refusal(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Poverty alleviation programs in India are discussed in multiple passages, including, and.",
+        "The passages describe several programmes.",
+        "According to the provided text, the wall is old.",
+    ],
+)
+def test_a_sentence_about_the_passages_is_recognised(text):
+    assert is_about_the_passages(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The passage of the bill took two years.",
+        "Amundsen sailed the Northwest Passage in 1906.",
+        "Passages from the Bible are read at the service.",
+    ],
+)
+def test_a_fact_using_the_word_passage_is_not_about_the_passages(text):
+    assert not is_about_the_passages(text)
