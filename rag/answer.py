@@ -38,7 +38,7 @@ from rag.embedder import Embedder
 from rag.errors import ConfigError, ModelError
 from rag.retriever import Retriever
 from rag.settings import Settings
-from rag.text import numbers, split_sentences, with_labels
+from rag.text import DocumentFrequencies, numbers, split_sentences, with_labels
 from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck, Span
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,9 @@ class _AnswerChecker:
     """Checks one answer's sentences as they complete, and decides which are shown."""
 
     def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: dict, titles: dict,
-                 checker: ClaimChecker, embedder: Embedder):
+                 checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None):
         self.question = question
+        self.frequencies = frequencies
         self.context = context
         self.vectors = vectors
         self.documents = documents
@@ -187,7 +188,8 @@ class _AnswerChecker:
             return []
         checks = {"states": verdict.probability}
         if not self.answered:
-            answers, probability, reason = self.checker.answers(self.question, claim, "\n".join(e.text for e in verdict.evidence))
+            said = [e.text for e in verdict.evidence] + sorted({self.titles.get(e.source) or "" for e in verdict.evidence})
+            answers, probability, reason = self.checker.answers(self.question, claim, "\n".join(said), self.frequencies)
             checks["answers"] = probability
             checked.answers = answers
             if not answers:
@@ -313,7 +315,8 @@ class Answerer:
 
         documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
         titles = {s: d.title for s, d in retriever.snapshot.documents.items()}
-        answer = _AnswerChecker(question, context, vectors, documents, titles, self.checker, self.embedder)
+        answer = _AnswerChecker(question, context, vectors, documents, titles, self.checker, self.embedder,
+                                retriever.document_frequencies)
         shown: list[_Checked] = []
 
         def failed(exc: ModelError, stage: str) -> Answer:

@@ -9,9 +9,12 @@ Cheapest first:
      left to the judge: "New York Stock Exchange" against "NYSE");
    and, for "answers":
    - a how-much, how-many or when question answered without a figure or a date, a question in
-     yuan (or percent) answered in dollars, a who-question answered without a name;
+     yuan (or percent) answered in dollars, a how-many question answered in money, a who-question
+     answered without a name;
    - a question about named things (Ming-Chi Kuo) answered by a sentence whose words and cited
-     lines name none of them.
+     lines name none of them;
+   - a question whose two rarest words in the corpus the sentence, its lines and their titles
+     never use (it is about something else on the same page).
 2. The judge: the language model asked one yes/no question at a time ("states": do these words of
    the line state the claim? "answers": does the claim answer the question?), read as the
    probability of "yes" from its first token. Its instructions and examples are one fixed prompt
@@ -31,7 +34,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import ConfigError
-from rag.text import Quantity, Sentence, content_words, names, numbers, quantities, split_sentences, word_sequence
+from rag.text import (
+    DocumentFrequencies,
+    Quantity,
+    Sentence,
+    content_words,
+    names,
+    numbers,
+    quantities,
+    split_sentences,
+    word_sequence,
+)
 from rag.types import Span
 
 # Words that give a figure its direction; irregular forms listed, regular ones matched by prefix.
@@ -47,10 +60,12 @@ _DOWN = re.compile(
     re.I,
 )
 _MIN_QUOTE_WORDS = 3  # a claim needs this many content words to count as stated by quoting alone
+_SPECIFIC_WORDS = 2  # a question's rarest words, one of which an answer's evidence must use (chosen on ClapNQ dev)
 _LEAD_WORDS = 6  # content words before a figure that say what it is a figure of
 _DIRECTION_REACH = 40  # characters around a figure in which a direction word is taken to be about it
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
+_HOW_MANY = re.compile(r"^\s*how many\b", re.I)
 _WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
 _UNITS = re.compile(r"\b(yuan|renminbi|rmb|dollars|euros|pounds|percent|per cent)\b|%", re.I)
 _NUMBER_WORDS = re.compile(
@@ -251,12 +266,18 @@ def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: st
 
 def answer_type_missing(question: str, claim: str) -> str | None:
     """A how-much, how-many or when question answered without any number (or date words), a
-    question in one currency (or in percent) answered in another, a who-question naming nobody."""
+    question in one currency (or in percent) answered in another, a how-many question answered
+    with only money or percentages, a who-question naming nobody."""
     units = [m.group(0).lower() for m in _UNITS.finditer(question)]
     asked = {q.currency or q.kind for unit in units for q in quantities("1" + ("" if unit == "%" else " ") + unit)}
     given = {q.currency or q.kind for q in quantities(claim)}
     if asked and not asked & given:
         return f"it gives no figure in {', '.join(sorted(asked))}, which the question asks for"
+    outside_figures = claim  # "million" of "$1.4 million" counts nothing
+    for figure in reversed(quantities(claim)):
+        outside_figures = outside_figures[: figure.start] + " " + outside_figures[figure.end :]
+    if _HOW_MANY.search(question) and given and "count" not in given and not asked and not _NUMBER_WORDS.search(outside_figures):
+        return "it gives an amount of money or a percentage, not a number of things, which the question asks for"
     has_figure = bool(numbers(claim)) or bool(_NUMBER_WORDS.search(claim))
     if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not has_figure and not (
         _WHEN.search(question) and _MONTHS.search(claim)
@@ -267,10 +288,13 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     return None
 
 
-def subject_missing(question: str, claim: str, evidence_text: str) -> str | None:
+def subject_missing(question: str, claim: str, evidence_text: str, frequencies: DocumentFrequencies | None = None) -> str | None:
     """An answer that is not about what the question asks about, or only repeats the question:
     - a question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
       cited lines name none of them;
+    - a question whose most specific words (the two the corpus uses least) the sentence, its cited
+      lines and their titles never use ("what does shubin call the regulatory gene" answered with a
+      line on body segments);
     - a question in lower case (as people type them) whose words the sentence and its cited lines
       never use ("what led to a decline in great zimbabwe" answered about Nigeria's mining);
     - a sentence that adds no word to the question ("Where Are You Going, Where Have You Been").
@@ -279,6 +303,11 @@ def subject_missing(question: str, claim: str, evidence_text: str) -> str | None
     asked = {name for name in names(question) if len(name) > 2}  # not "AI", "US": topics, not subjects
     if asked and not any(mentions(said, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
+    if frequencies is not None:
+        specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _GENERIC_QUESTION_WORDS))
+        if specific and not specific & content_words(said):
+            words = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", question) if content_words(w) & specific})
+            return f"it does not speak of {' or '.join(words)}, which the question is about"
     topic = content_words(question) - _GENERIC_QUESTION_WORDS
     if not asked and topic and not topic & content_words(said):
         return "it is not about what the question asks about"
@@ -377,8 +406,9 @@ class ClaimChecker:
         stated = probability >= self.states_threshold
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
-    def answers(self, question: str, claim: str, evidence_text: str = "") -> tuple[bool, float, str | None]:
-        missing = answer_type_missing(question, claim) or subject_missing(question, claim, evidence_text)
+    def answers(self, question: str, claim: str, evidence_text: str = "", frequencies: DocumentFrequencies | None = None
+                ) -> tuple[bool, float, str | None]:
+        missing = answer_type_missing(question, claim) or subject_missing(question, claim, evidence_text, frequencies)
         if missing:
             return False, 0.0, missing
         probability = self.judge.answers(question, claim)

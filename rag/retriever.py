@@ -21,6 +21,7 @@ from rag.errors import ConfigError, InputError
 from rag.indexer import embedding_text
 from rag.settings import Settings
 from rag.store import IndexSnapshot
+from rag.text import DocumentFrequencies
 from rag.types import Chunk, Passage
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -91,6 +92,7 @@ class Retriever:
         self.reranker = reranker
         self._bm25: BM25Index | None = None
         self._bm25_lock = threading.Lock()
+        self._document_frequencies: DocumentFrequencies | None = None
         # Chunks that repeat text already seen (boilerplate across files) never become passages.
         seen: set[str] = set()
         self._searchable = np.ones(len(snapshot.chunks), dtype=bool)
@@ -108,8 +110,17 @@ class Retriever:
                 self._bm25 = BM25Index([embedding_text(c, titles.get(c.source)) for c in self.snapshot.chunks])
             return self._bm25
 
+    @property
+    def document_frequencies(self) -> DocumentFrequencies:
+        """Content-word document frequencies of the indexed documents (built on first use)."""
+        with self._bm25_lock:
+            if self._document_frequencies is None:
+                self._document_frequencies = DocumentFrequencies("\n".join(d.lines) for d in self.snapshot.documents.values())
+            return self._document_frequencies
+
     def warm_up(self) -> None:
         _ = self.bm25
+        _ = self.document_frequencies
 
     def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
         query = query.strip()

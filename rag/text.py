@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -321,3 +322,26 @@ def names(text: str) -> set[str]:
     if first and first.group(1) not in _NOT_NAMES and (first.group(2) or not first.group(1)[1:].islower()):
         found.add(first.group(1).lower())
     return found
+
+
+class DocumentFrequencies:
+    """How many documents use each content word. The rarer a word of a question is in the corpus,
+    the more it says what the question is about ("shubin", "skepticism" rather than "call", "body")."""
+
+    def __init__(self, documents: Iterable[str]):
+        self.counts: dict[str, int] = {}
+        self.documents = 0
+        for text in documents:
+            self.documents += 1
+            for word in content_words(text):
+                self.counts[word] = self.counts.get(word, 0) + 1
+
+    def most_specific(self, text: str, n: int, ignore: frozenset[str] | set[str] = frozenset()) -> list[str]:
+        """The n rarest content words of `text` that the corpus uses, rarest first, and any as rare
+        as the n-th (ties are not broken by chance). A word no document uses is left out: an
+        answer's evidence cannot be asked to use it."""
+        used = sorted((w for w in content_words(text) - set(ignore) if self.counts.get(w) and not w[0].isdigit()),
+                      key=lambda w: (self.counts[w], w))
+        if len(used) <= n:
+            return used
+        return [w for w in used if self.counts[w] <= self.counts[used[n - 1]]]

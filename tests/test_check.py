@@ -15,6 +15,7 @@ from rag.check import (
     word_coverage,
 )
 from rag.settings import PROJECT_ROOT, Settings
+from rag.text import DocumentFrequencies
 
 SEEDS = PROJECT_ROOT / "seeds"
 DOCS = {p.name: p.read_text(encoding="utf-8").split("\n") for p in SEEDS.glob("*.txt")}
@@ -131,6 +132,32 @@ def test_answer_type_rules():
     assert answer_type_missing("Who runs Alibaba?", "the company is run well.")
     assert answer_type_missing("Who runs Alibaba?", "Eddie Wu runs Alibaba.") is None
     assert answer_type_missing("what is the purpose of the bill of rights", "It limits the monarch's powers.") is None
+
+
+def test_a_how_many_question_is_not_answered_with_money():
+    assert "not a number of things" in answer_type_missing("how many copies of holes have been sold", "It was sold for $1.4 million.")
+    assert answer_type_missing("how many copies of holes have been sold", "It sold 8 million copies.") is None
+    assert answer_type_missing("How many percent did shares rise?", "Shares rose 5%.") is None
+
+
+def test_an_answer_must_use_one_of_the_questions_rarest_words():
+    pages = [
+        "Neil Shubin\nShubin calls the regulatory gene that controls the segments the Hox gene.",
+        "Lancelet\nThe flattened body is divided into pairs of segmented muscle blocks.",
+        "Body\nThe body of an animal has segments.",
+        "Call\nA call is made by phone to the body.",
+    ]
+    frequencies = DocumentFrequencies(pages)
+    question = "what does shubin call the regulatory gene that controls the body segments"
+    # Four words are used by one page only: all four are as specific as the second rarest.
+    assert frequencies.most_specific(question, 2) == ["control", "gene", "regulatori", "shubin"]
+    off_topic = "The flattened body is divided into pairs of segmented muscle blocks."
+    reason = subject_missing(question, off_topic, pages[1], frequencies)
+    assert reason and "shubin" in reason and "regulatory" in reason
+    on_topic = "Shubin calls it the Hox gene."
+    assert subject_missing(question, on_topic, pages[0], frequencies) is None
+    # A word no document uses is never required (the question may word it differently).
+    assert "ticker" not in frequencies.most_specific("what is the ticker of the body", 2)
 
 
 def test_a_question_about_named_things_needs_an_answer_that_names_one():
