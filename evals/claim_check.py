@@ -32,8 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.check import ClaimChecker, ClaimJudge, find_evidence
+from rag.indexer import document_title
 from rag.loader import split_lines
 from rag.settings import Settings, load_settings
+from rag.text import DocumentFrequencies
 
 LABELS = ("supported", "contradicted", "unrelated")
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -74,13 +76,16 @@ def load_pairs(path: Path, limit: int | None) -> list[dict]:
     return pairs[:limit] if limit else pairs
 
 
-def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documents: dict[str, list[str]]) -> dict:
-    """Run states (and answers, where labelled) on one pair; what decided each and how long it took."""
+def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documents: dict[str, list[str]],
+               frequencies: DocumentFrequencies) -> dict:
+    """Run states (and answers, where labelled) on one pair, as the service does (the document's title,
+    the corpus's word frequencies); what decided each and how long it took."""
     lines = documents[pair["source"]]
+    title = document_title(lines) or ""
     judge.asked = {}
     started = time.perf_counter()
     evidence = find_evidence(pair["claim"], pair["source"], pair["line"], lines[pair["line"] - 1])
-    verdict = checker.states(pair["question"], pair["claim"], [evidence], "\n".join(lines))
+    verdict = checker.states(pair["question"], pair["claim"], [evidence], "\n".join(lines), title)
     record = {
         "id": pair["id"], "label": pair["label"], "mistake": pair.get("mistake"), "answers": pair["answers"],
         "stated": verdict.stated,
@@ -89,7 +94,7 @@ def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documen
         "p_states": judge.asked.get("states"),
     }
     if pair["answers"] is not None:
-        ok, _, reason = checker.answers(pair["question"], pair["claim"], evidence.text)
+        ok, _, reason = checker.answers(pair["question"], pair["claim"], f"{evidence.text}\n{title}", frequencies)
         record.update(answered=ok, answers_decided_by="judge" if "answers" in judge.asked else "rule",
                       answers_rule_reason=None if "answers" in judge.asked else reason, p_answers=judge.asked.get("answers"))
     record["seconds"] = round(time.perf_counter() - started, 3)
@@ -194,7 +199,8 @@ def main() -> int:
     args = ap.parse_args()
 
     pairs = load_pairs(args.pairs, args.limit)
-    documents = {name: split_lines((args.corpus / name).read_text(encoding="utf-8")) for name in {p["source"] for p in pairs}}
+    documents = {path.name: split_lines(path.read_text(encoding="utf-8")) for path in sorted(args.corpus.glob("*.txt"))}
+    frequencies = DocumentFrequencies("\n".join(lines) for lines in documents.values())
     settings = load_settings()
     started = time.perf_counter()
     checker, judge = build_checker(settings)
@@ -203,7 +209,7 @@ def main() -> int:
 
     records = []
     for number, pair in enumerate(pairs, 1):
-        records.append(check_pair(checker, judge, pair, documents))
+        records.append(check_pair(checker, judge, pair, documents, frequencies))
         print(f"\r{number}/{len(pairs)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 

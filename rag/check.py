@@ -13,8 +13,8 @@ Cheapest first:
      answered without a name;
    - a question about named things (Ming-Chi Kuo) answered by a sentence whose words and cited
      lines name none of them;
-   - a question whose two rarest words in the corpus the sentence, its lines and their titles
-     never use (it is about something else on the same page).
+   - a question whose two rarest words (of words at most 2% of the documents use) the sentence, its
+     lines and their titles never use (it is about something else on the same page).
 2. The judge: the language model asked one yes/no question at a time ("states": do these words of
    the line state the claim? "answers": does the claim answer the question?), read as the
    probability of "yes" from its first token. Its instructions and examples are one fixed prompt
@@ -60,7 +60,10 @@ _DOWN = re.compile(
     re.I,
 )
 _MIN_QUOTE_WORDS = 3  # a claim needs this many content words to count as stated by quoting alone
-_SPECIFIC_WORDS = 2  # a question's rarest words, one of which an answer's evidence must use (chosen on ClapNQ dev)
+# A question's rarest words (of those at most 2% of the documents use), one of which an answer's
+# evidence must use. Both numbers were chosen on ClapNQ dev (evals/README.md).
+_SPECIFIC_WORDS = 2
+_SPECIFIC_SHARE = 0.02
 _LEAD_WORDS = 6  # content words before a figure that say what it is a figure of
 _DIRECTION_REACH = 40  # characters around a figure in which a direction word is taken to be about it
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
@@ -292,9 +295,9 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     """An answer that is not about what the question asks about, or only repeats the question:
     - a question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
       cited lines name none of them;
-    - a question whose most specific words (the two the corpus uses least) the sentence, its cited
-      lines and their titles never use ("what does shubin call the regulatory gene" answered with a
-      line on body segments);
+    - a question whose most specific words (the two the corpus uses least, among words at most 2%
+      of its documents use) the sentence, its cited lines and their titles never use ("what does
+      shubin call the regulatory gene" answered with a line on body segments);
     - a question in lower case (as people type them) whose words the sentence and its cited lines
       never use ("what led to a decline in great zimbabwe" answered about Nigeria's mining);
     - a sentence that adds no word to the question ("Where Are You Going, Where Have You Been").
@@ -304,7 +307,7 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     if asked and not any(mentions(said, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
     if frequencies is not None:
-        specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _GENERIC_QUESTION_WORDS))
+        specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _SPECIFIC_SHARE, _GENERIC_QUESTION_WORDS))
         if specific and not specific & content_words(said):
             words = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", question) if content_words(w) & specific})
             return f"it does not speak of {' or '.join(words)}, which the question is about"

@@ -336,12 +336,16 @@ class DocumentFrequencies:
             for word in content_words(text):
                 self.counts[word] = self.counts.get(word, 0) + 1
 
-    def most_specific(self, text: str, n: int, ignore: frozenset[str] | set[str] = frozenset()) -> list[str]:
-        """The n rarest content words of `text` that the corpus uses, rarest first, and any as rare
-        as the n-th (ties are not broken by chance). A word no document uses is left out: an
-        answer's evidence cannot be asked to use it."""
-        used = sorted((w for w in content_words(text) - set(ignore) if self.counts.get(w) and not w[0].isdigit()),
-                      key=lambda w: (self.counts[w], w))
+    def most_specific(self, text: str, n: int, max_share: float, ignore: frozenset[str] | set[str] = frozenset()) -> list[str]:
+        """The n rarest content words of `text` among those that at most `max_share` of the documents
+        use, rarest first, and any as rare as the n-th (ties are not broken by chance). A word no
+        document uses is left out (an answer's evidence cannot be asked to use it), and so is every
+        word of a corpus too small for any word to be rare (five documents: each word is in 20%)."""
+        limit = max_share * self.documents
+        used = sorted(
+            (w for w in content_words(text) - set(ignore) if 0 < self.counts.get(w, 0) <= limit and not w[0].isdigit()),
+            key=lambda w: (self.counts[w], w),
+        )
         if len(used) <= n:
             return used
         return [w for w in used if self.counts[w] <= self.counts[used[n - 1]]]
