@@ -23,7 +23,7 @@ from string import Template
 
 import numpy as np
 
-from rag.check import ClaimChecker, ClaimJudge, LineEvidence, find_evidence, word_coverage
+from rag.check import ClaimChecker, ClaimJudge, LineEvidence, StatesVerdict, find_evidence, subject_missing, word_coverage
 from rag.citations import (
     ContextLine,
     ParsedSentence,
@@ -188,8 +188,22 @@ class _AnswerChecker:
             return []
         checks = {"states": verdict.probability}
         if not self.answered:
-            said = [e.text for e in verdict.evidence] + sorted({self.titles.get(e.source) or "" for e in verdict.evidence})
-            answers, probability, reason = self.checker.answers(self.question, claim, "\n".join(said), self.frequencies)
+            answers, probability, reason = self.checker.answers(self.question, claim, self._said(verdict), self.frequencies)
+            if not answers and not invented and subject_missing(self.question, claim, self._said(verdict), self.frequencies):
+                # Stated by a line that is not about what was asked (a title line, a neighbour): another
+                # shown line may state it and be about the question ("Andre Gunder Frank." copied from
+                # the title, stated with the book's name on line 3).
+                exclude = set(cited) | {i for i, c in enumerate(self.context) for e in verdict.evidence if (c.source, c.line) == (e.source, e.line)}
+                for index in self._repair_candidates(f"{claim} {self.question}", exclude):
+                    attempt = self.checker.states(self.question, claim, self._evidence(claim, [index]), *self._document([index]))
+                    if not attempt.stated:
+                        continue
+                    retry = self.checker.answers(self.question, claim, self._said(attempt), self.frequencies)
+                    if retry[0]:
+                        verdict, repaired, (answers, probability, reason) = attempt, True, retry
+                        self.repaired += 1
+                        checks["states"] = verdict.probability
+                        break
             checks["answers"] = probability
             checked.answers = answers
             if not answers:
@@ -209,6 +223,11 @@ class _AnswerChecker:
             held.check.supported, held.check.reason = True, None
         self.held = []
         return shown
+
+    def _said(self, verdict: StatesVerdict) -> str:
+        """What a stated sentence's evidence says: its lines and their documents' titles."""
+        titles = sorted({self.titles.get(e.source) or "" for e in verdict.evidence})
+        return "\n".join([e.text for e in verdict.evidence] + titles)
 
     def _citation(self, evidence: LineEvidence, support: float, repaired: bool, checks: dict) -> Citation:
         return Citation(

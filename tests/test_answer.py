@@ -308,6 +308,28 @@ def test_a_wrong_line_of_an_indexed_file_is_repaired(service, fake):
     assert [(c.source, c.start_line, c.repaired) for c in answer.citations] == [(NET_INCOME_SOURCE, 6, True)]
 
 
+def test_a_stated_answer_citing_a_line_not_about_the_question_is_repaired(embedder, fake, tmp_path):
+    from rag.service import RagService
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "frank.txt").write_text(
+        "Andre Gunder Frank\n\nAndre Gunder Frank was a German-American sociologist and economic historian.\n"
+        "Andre Gunder Frank wrote 40 books, the most notable being Capitalism and Underdevelopment in Latin America.\n",
+        encoding="utf-8",
+    )
+    (corpus / "bridge.txt").write_text("Harbor Bridge\n\nThe Harbor Bridge opened to traffic in 1932.\n", encoding="utf-8")
+    svc = RagService(_settings(tmp_path / "index", corpus), embedder=embedder)
+    svc.index([corpus], progress=False)
+    # The model copies the name from the title line: stated there, but that line is not about the book.
+    fake.queue("Andre Gunder Frank [frank.txt:1].")
+    answer = svc.ask("who wrote capitalism and underdevelopment in latin america")
+    assert answer.status == "answered", answer.sentences
+    [citation] = answer.citations
+    assert (citation.source, citation.start_line, citation.repaired) == ("frank.txt", 4, True)
+    assert "Capitalism and Underdevelopment" in citation.quote
+
+
 def test_unmarked_right_answer_is_kept_with_a_citation(service, fake):
     fake.queue("Alibaba's net income in the fourth quarter was ¥48.9 billion.")
     answer = service.ask(NET_INCOME_Q)
