@@ -119,6 +119,7 @@ class _AnswerChecker:
         self.refused = False
         self.repaired = 0
         self.judge_ms = 0.0
+        self.expanded: set[tuple] = set()  # source sentences shown whole in place of a quoted fragment
 
     def _evidence(self, claim: str, indexes: list[int]) -> list[LineEvidence]:
         return [find_evidence(claim, self.context[i].source, self.context[i].line, self._line_text(i), self.context[i].page) for i in indexes]
@@ -209,6 +210,13 @@ class _AnswerChecker:
             if not answers:
                 checked.check.reason = reason
         self.judge_ms += (time.perf_counter() - started) * 1000
+        # A quoted fragment is shown as the whole sentence it was copied from: the document's own
+        # words, with their context ("Field's Market ..." -> "Season 1 was shot inside ...").
+        whole = verdict.quoted_sentence(claim)
+        quoted = {(e.source, e.line, e.start) for e in verdict.evidence}
+        if whole and not quoted & self.expanded:  # two fragments of one sentence show it once
+            checked.check.text, checked.check.written = whole, claim
+            self.expanded |= quoted
         checked.citations = [self._citation(e, verdict.probability, repaired, checks) for e in verdict.evidence]
         checked.check.citations = [c.label for c in checked.citations]
         if not self.answered and not checked.answers:

@@ -378,6 +378,16 @@ class StatesVerdict:
     probability: float  # 1.0 when the claim is near-verbatim; 0.0 when a rule rejects it
     reason: str | None = None
     evidence: list[LineEvidence] = field(default_factory=list)
+    verbatim: bool = False  # stated as a quote of the line, without asking the judge
+
+    def quoted_sentence(self, claim: str) -> str | None:
+        """The whole source sentence a quoted fragment comes from ("Field's Market in West Hills"
+        from "Season 1 was shot inside ..., Field's Market in West Hills, California."), or None."""
+        if not self.verbatim or len(self.evidence) != 1:
+            return None
+        found = self.evidence[0]
+        sentence = found.text[found.start : found.end].strip()
+        return sentence if len(sentence) > len(claim) and ordered_coverage(claim, sentence) == 1.0 else None
 
 
 class ClaimChecker:
@@ -404,7 +414,7 @@ class ClaimChecker:
             and ordered_coverage(claim, window) >= self.verbatim_coverage
             and _turning_words(claim) <= _turning_words(window)
         ):
-            return StatesVerdict(True, 1.0, None, evidence)
+            return StatesVerdict(True, 1.0, None, evidence, verbatim=True)
         probability = self.judge.states(question, claim, window)
         stated = probability >= self.states_threshold
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)

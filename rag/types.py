@@ -93,6 +93,9 @@ class SentenceCheck(BaseModel):
     supported: bool
     citations: list[str] = Field(default_factory=list, description="Labels of the verified citations.")
     reason: str | None = Field(None, description="Why an unsupported sentence was held back.")
+    written: str | None = Field(
+        None, description="What the model wrote, when it quoted part of a sentence and the whole source sentence is shown."
+    )
 
 
 class AnswerSentence(BaseModel):

@@ -290,7 +290,7 @@ def test_context_sentence_is_shown_once_a_later_one_answers(service, fake):
     events = list(service.ask_stream(NET_INCOME_Q))
     answer = events[-1]
     assert answer.status == "answered"
-    assert [e.sentence.text[:8] for e in events[:-1]] == ["Alibaba'", "Net inco"]
+    assert [(e.sentence.written or e.sentence.text)[:8] for e in events[:-1]] == ["Alibaba'", "Net inco"]
     assert all(s.supported for s in answer.sentences)
 
 
@@ -328,6 +328,36 @@ def test_a_stated_answer_citing_a_line_not_about_the_question_is_repaired(embedd
     [citation] = answer.citations
     assert (citation.source, citation.start_line, citation.repaired) == ("frank.txt", 4, True)
     assert "Capitalism and Underdevelopment" in citation.quote
+    # The name was quoted from that line's sentence, so the whole sentence is shown.
+    [sentence] = answer.sentences
+    assert sentence.written == "Andre Gunder Frank." and sentence.text.startswith("Andre Gunder Frank wrote 40 books")
+
+
+def test_two_fragments_of_one_sentence_do_not_show_it_twice(service, fake):
+    fake.queue(
+        f"Revenue rising 8% to ¥280.2 billion [{NET_INCOME_SOURCE}:6]. "
+        f"Net income hitting ¥48.9 billion ($6.45 billion) [{NET_INCOME_SOURCE}:6]."
+    )
+    answer = service.ask(NET_INCOME_Q)
+    shown = [s for s in answer.sentences if s.supported]
+    assert len(shown) == 2 and shown[0].text != shown[1].text
+    # The first fragment is shown as the whole sentence; the second, from the same sentence, as written.
+    assert shown[0].written == "Revenue rising 8% to ¥280.2 billion." and "net income hitting" in shown[0].text
+    assert shown[1].written is None and shown[1].text == "Net income hitting ¥48.9 billion ($6.45 billion)."
+
+
+def test_a_quoted_fragment_is_shown_as_its_whole_sentence(service, fake):
+    fake.queue(f"net income hitting ¥48.9 billion ($6.45 billion) [{NET_INCOME_SOURCE}:6].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered", answer.sentences
+    [sentence] = [s for s in answer.sentences if s.supported]
+    line = _lines(SEEDS, NET_INCOME_SOURCE)[5]
+    assert sentence.written == "net income hitting ¥48.9 billion ($6.45 billion)."
+    assert len(sentence.text) > len(sentence.written) and sentence.text.rstrip(".") in line
+    [citation] = answer.citations
+    [span] = citation.spans
+    assert line[span.start_char : span.end_char].rstrip(".") == sentence.text.rstrip(".")
+    assert answer.answer.startswith(sentence.text.rstrip("."))
 
 
 def test_unmarked_right_answer_is_kept_with_a_citation(service, fake):
