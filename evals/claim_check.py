@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.check import ClaimChecker, ClaimJudge, find_evidence
+from rag.citations import ContextLine
 from rag.indexer import document_title
 from rag.loader import split_lines
 from rag.settings import Settings, load_settings
@@ -52,8 +53,8 @@ class RecordingJudge(ClaimJudge):
         self.asked["states"] = super().states(question, claim, source_text)
         return self.asked["states"]
 
-    def answers(self, question: str, claim: str) -> float:
-        self.asked["answers"] = super().answers(question, claim)
+    def answers(self, question: str, lines: list[ContextLine]) -> float:
+        self.asked["answers"] = super().answers(question, lines)
         return self.asked["answers"]
 
 
@@ -94,7 +95,8 @@ def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documen
         "p_states": judge.asked.get("states"),
     }
     if pair["answers"] is not None:
-        ok, _, reason = checker.answers(pair["question"], pair["claim"], f"{evidence.text}\n{title}", frequencies)
+        line = ContextLine(pair["source"], pair["line"], evidence.text.strip())
+        ok, _, reason = checker.answers(pair["question"], pair["claim"], [line], f"{evidence.text}\n{title}", frequencies)
         record.update(answered=ok, answers_decided_by="judge" if "answers" in judge.asked else "rule",
                       answers_rule_reason=None if "answers" in judge.asked else reason, p_answers=judge.asked.get("answers"))
     record["seconds"] = round(time.perf_counter() - started, 3)

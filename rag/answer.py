@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from string import Template
 
 import numpy as np
 
@@ -35,7 +34,8 @@ from rag.citations import (
 )
 from rag.conflicts import find_disagreements
 from rag.embedder import Embedder
-from rag.errors import ConfigError, ModelError
+from rag.errors import ModelError
+from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.retriever import Retriever
 from rag.settings import Settings
 from rag.text import DocumentFrequencies, numbers, split_sentences, with_labels
@@ -46,30 +46,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "The documents do not contain an answer to this question."
 UNVERIFIED = "Related passages were found, but no answer could be checked against them; see the passages below."
 MODEL_FAILED = "The model is unavailable ({error}); here are the passages that were found."
-_PROMPT_FILES = ("system.txt", "user.txt", "history.txt")
 _REPAIR_CANDIDATES = 2  # lines the judge is asked about when a sentence's own citation fails
-_REFUSAL_OPENING = "I"  # the first word of the refusal prompts/system.txt asks for ("I don't know.")
-
-
-class Prompts:
-    """Templates in the prompts folder, rendered with string.Template ($name placeholders)."""
-
-    def __init__(self, folder: Path):
-        self.templates = {}
-        for name in _PROMPT_FILES:
-            try:
-                self.templates[name] = Template((folder / name).read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise ConfigError(f"prompt template {folder / name} cannot be read ({exc.strerror})") from None
-
-    def messages(self, question: str, context: list[ContextLine], previous: list[str]) -> list[dict]:
-        passages = "\n".join(f"{line.label} {line.text}" for line in context)
-        history = self.templates["history.txt"].substitute(previous=" / ".join(previous)) if previous else ""
-        user = self.templates["user.txt"].substitute(passages=passages, question=question, history=history)
-        return [
-            {"role": "system", "content": self.templates["system.txt"].template.strip()},
-            {"role": "user", "content": user.strip()},
-        ]
 
 
 def complete_sentences(buffer: str, final: bool) -> tuple[list[str], str]:
@@ -189,7 +166,7 @@ class _AnswerChecker:
             return []
         checks = {"states": verdict.probability}
         if not self.answered:
-            answers, probability, reason = self.checker.answers(self.question, claim, self._said(verdict), self.frequencies)
+            answers, probability, reason = self._answers(claim, verdict)
             if not answers and not invented and subject_missing(self.question, claim, self._said(verdict), self.frequencies):
                 # Stated by a line that is not about what was asked (a title line, a neighbour): another
                 # shown line may state it and be about the question ("Andre Gunder Frank." copied from
@@ -199,7 +176,7 @@ class _AnswerChecker:
                     attempt = self.checker.states(self.question, claim, self._evidence(claim, [index]), *self._document([index]))
                     if not attempt.stated:
                         continue
-                    retry = self.checker.answers(self.question, claim, self._said(attempt), self.frequencies)
+                    retry = self._answers(claim, attempt)
                     if retry[0]:
                         verdict, repaired, (answers, probability, reason) = attempt, True, retry
                         self.repaired += 1
@@ -231,6 +208,10 @@ class _AnswerChecker:
             held.check.supported, held.check.reason = True, None
         self.held = []
         return shown
+
+    def _answers(self, claim: str, verdict: StatesVerdict) -> tuple[bool, float, str | None]:
+        lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page) for e in verdict.evidence]
+        return self.checker.answers(self.question, claim, lines, self._said(verdict), self.frequencies)
 
     def _said(self, verdict: StatesVerdict) -> str:
         """What a stated sentence's evidence says: its lines and their documents' titles."""
@@ -356,7 +337,7 @@ class Answerer:
         mark, decline = time.perf_counter(), None
         if self.settings.decline_threshold < 1 or getattr(self.llm, "is_local", False):
             try:
-                decline = self.llm.decline_probability(messages, _REFUSAL_OPENING)
+                decline = self.llm.decline_probability(messages, REFUSAL_OPENING)
             except ModelError as exc:
                 yield failed(exc, "gate")
                 return

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from rag.citations import ContextLine
 from rag.errors import ConfigError
+from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.text import (
     DocumentFrequencies,
     Quantity,
@@ -348,28 +350,34 @@ def ordered_coverage(claim: str, evidence_text: str) -> float:
 
 
 class ClaimJudge:
-    """The language model as a yes/no judge, one question at a time (prompts/judge.txt)."""
+    """The language model as a judge, one question at a time.
+
+    "states" is a yes/no question (prompts/judge.txt) read as P(yes). "answers" is read off the
+    answering prompt itself, shown only the cited lines: the probability that the model would not
+    reply "I don't know." to the question. A small model that cannot say whether a sentence answers
+    a question (its yes/no probabilities overlap) does tell whether a line lets it answer.
+    """
 
     def __init__(self, llm, prompts_dir: Path):
         try:
             self.instructions = (Path(prompts_dir) / "judge.txt").read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"prompt template {Path(prompts_dir) / 'judge.txt'} cannot be read ({exc.strerror})") from None
+        self.prompts = Prompts(Path(prompts_dir))
         self.llm = llm
 
     def warm_up(self) -> None:
         """Ask one question now, so the instructions are in the model's prompt cache before a user asks."""
-        self.answers("Is this a warm-up?", "It is.")
-
-    def _ask(self, task: str) -> float:
-        messages = [{"role": "system", "content": self.instructions}, {"role": "user", "content": task + "\nVerdict:"}]
-        return round(self.llm.yes_probability(messages), 4)
+        self.states("Is this a warm-up?", "It is.", "It is a warm-up.")
 
     def states(self, question: str, claim: str, source_text: str) -> float:
-        return self._ask(f"Task: states\nQuestion: {question}\nSource: {source_text}\nClaim: {claim}")
+        messages = [{"role": "system", "content": self.instructions},
+                    {"role": "user", "content": f"Task: states\nQuestion: {question}\nSource: {source_text}\nClaim: {claim}\nVerdict:"}]
+        return round(self.llm.yes_probability(messages), 4)
 
-    def answers(self, question: str, claim: str) -> float:
-        return self._ask(f"Task: answers\nQuestion: {question}\nClaim: {claim}")
+    def answers(self, question: str, lines: list[ContextLine]) -> float:
+        messages = self.prompts.messages(question, lines, [])
+        return round(1.0 - self.llm.decline_probability(messages, REFUSAL_OPENING), 4)
 
 
 @dataclass
@@ -419,11 +427,13 @@ class ClaimChecker:
         stated = probability >= self.states_threshold
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
-    def answers(self, question: str, claim: str, evidence_text: str = "", frequencies: DocumentFrequencies | None = None
-                ) -> tuple[bool, float, str | None]:
+    def answers(self, question: str, claim: str, lines: list[ContextLine], evidence_text: str = "",
+                frequencies: DocumentFrequencies | None = None) -> tuple[bool, float, str | None]:
+        """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
+        let the model answer (`evidence_text`: those lines and their titles, for the rules)."""
         missing = answer_type_missing(question, claim) or subject_missing(question, claim, evidence_text, frequencies)
         if missing:
             return False, 0.0, missing
-        probability = self.judge.answers(question, claim)
+        probability = self.judge.answers(question, lines)
         ok = probability >= self.answers_threshold
         return ok, probability, None if ok else "it does not answer the question"

@@ -107,7 +107,8 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Judge probability that a cited line states a sentence, needed to show it."
     )
     claim_answers_threshold: float = Field(
-        0.25, ge=0, le=1, description="Judge probability that a sentence answers the question, needed to answer."
+        0.9, ge=0, le=1,
+        description="Probability that a stated sentence's cited lines answer the question (the model would not reply \"I don't know.\" when shown only them), needed to answer.",
     )
     claim_verbatim_coverage: float = Field(
         0.9, ge=0, le=1, description="Share of a sentence's words found in its cited sentence to count as stated without the judge."

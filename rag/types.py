@@ -80,7 +80,7 @@ class Citation(BaseModel):
     spans: list[Span] = Field(default_factory=list, description="The supporting words inside the cited lines.")
     checks: dict[str, float] = Field(
         default_factory=dict,
-        description="Evidence of the claim check: states (the lines state the sentence), answers (the sentence answers the question).",
+        description="Evidence of the claim check: states (the lines state the sentence), answers (the lines let the model answer the question).",
     )
 
     @property
@@ -132,7 +132,7 @@ class Answer(BaseModel):
         None,
         description=(
             "The model's probability, read before it writes, of replying that the passages do not answer; "
-            "at or above the decline threshold the answer is declined. Null when the model was not called "
-            "or the provider gives no log-probabilities."
+            "at or above the decline threshold the answer is declined. Null when it was not read (the model "
+            "was not called, or a remote provider with the gate off)."
         ),
     )

@@ -7,10 +7,11 @@
 
 When no answer is queued the fake answers "I don't know.". Yes/no questions of the claim
 judge (one-token requests ending "Verdict:") are answered from `queue_verdicts(...)`, "yes" when
-none is queued, and recorded in `judged`, not `requests`. The answerer's one-token look at how
-the model would open its reply is recorded in `probed`: it gets log-probabilities only when
-`queue_decline(p)` gave the probability of opening with a refusal, and none otherwise (as from
-a provider without log-probabilities). `fail_next(n, kind)` makes the
+none is queued, and recorded in `judged`, not `requests`. Other one-token looks at how the model
+would open its reply (the answerer's decline gate, the judge's "answers" question) are recorded
+in `probed`: they get log-probabilities only when `queue_decline(p)` gave the probability of
+opening with a refusal, and otherwise the reply "The" without any (as from a provider without
+log-probabilities). `fail_next(n, kind)` makes the
 next n calls fail: "timeout" (litellm.Timeout), "server_error" (HTTP 500), "garbage" (an
 empty reply), "auth" (HTTP 401, never retried) or "broken_stream" (a stream that breaks
 after two deltas; HTTP 500 for a plain completion). Streams yield the answer in small
@@ -98,8 +99,7 @@ class FakeLLM(CustomLLM):
                     self.judged.append([dict(m) for m in messages])
                     return self.verdicts.pop(0) if self.verdicts else "yes"
                 self.probed.append([dict(m) for m in messages])
-                upcoming = self.answers[0] if self.answers else DEFAULT_ANSWER
-                return (upcoming.split() or [""])[0], self.declines.pop(0) if self.declines else None
+                return "The", self.declines.pop(0) if self.declines else None
         with self._lock:
             self.requests.append([dict(m) for m in messages])
             self.params.append(dict(optional_params or {}))

@@ -145,11 +145,12 @@ def test_an_unlikely_refusal_lets_the_model_answer(service, fake):
     assert fake.probed[0] == fake.requests[0]
 
 
-def test_without_log_probabilities_there_is_no_gate(service, fake):
+def test_without_log_probabilities_the_one_token_reply_decides(service, fake):
+    # The fake gives no log-probabilities; its one-token reply "The" opens an answer, not a refusal.
     fake.queue(f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
-    answering = with_decline_threshold(service, 0.0)  # would decline everything it could read
+    answering = with_decline_threshold(service, 0.5)
     answer = answering.ask(NET_INCOME_Q)
-    assert answer.status == "answered" and answer.decline_probability is None
+    assert answer.status == "answered" and answer.decline_probability == 0.0
 
 
 def test_answer_whose_claims_all_fail_is_unverified(service, fake):
@@ -274,7 +275,7 @@ def test_sentence_the_judge_rejects_is_held_back(service, fake):
 
 def test_stated_sentence_that_does_not_answer_is_not_an_answer(service, fake):
     fake.queue(f"Net income was hitting ¥48.9 billion ($6.45 billion) [{NET_INCOME_SOURCE}:6].")
-    fake.queue_verdicts("no")  # answers? no (a near-verbatim claim needs no "states" question)
+    fake.queue_decline(0.95)  # shown only the cited line, the model would say "I don't know."
     answer = service.ask(NET_INCOME_Q)
     assert answer.status == "unverified"
     assert answer.sentences[0].supported is False
@@ -286,7 +287,8 @@ def test_context_sentence_is_shown_once_a_later_one_answers(service, fake):
         f"Alibaba's revenue rose 8% to ¥280.2 billion [{NET_INCOME_SOURCE}:6]. "
         f"Net income was hitting ¥48.9 billion ($6.45 billion) [{NET_INCOME_SOURCE}:6]."
     )
-    fake.queue_verdicts("yes", "no", "yes")  # first: states yes, answers no; second: answers yes
+    fake.queue_verdicts("yes")  # the first (a paraphrase) is stated; the second is a quote
+    fake.queue_decline(0.9, 0.0)  # the first's line would not let the model answer; the second's would
     events = list(service.ask_stream(NET_INCOME_Q))
     answer = events[-1]
     assert answer.status == "answered"

@@ -14,6 +14,8 @@ from rag.check import (
     subject_missing,
     word_coverage,
 )
+from rag.citations import ContextLine
+from rag.indexer import document_title
 from rag.settings import PROJECT_ROOT, Settings
 from rag.text import DocumentFrequencies
 
@@ -25,6 +27,13 @@ FREQUENCIES = DocumentFrequencies("\n".join(lines) for lines in DOCS.values())  
 def evidence(claim: str, ref: str):
     source, line = ref.split(":")
     return find_evidence(claim, source, int(line), DOCS[source][int(line) - 1])
+
+
+def cited(ref: str) -> tuple[list[ContextLine], str]:
+    """The cited line as the judge reads it, and as the rules read it (with the document's title)."""
+    source, line = ref.split(":")
+    text = DOCS[source][int(line) - 1]
+    return [ContextLine(source, int(line), text)], f"{text}\n{document_title(DOCS[source]) or ''}"
 
 
 def document(ref: str) -> str:
@@ -207,8 +216,8 @@ class ScriptedJudge:
         self.calls.append(("states", claim))
         return self._states
 
-    def answers(self, question, claim):
-        self.calls.append(("answers", claim))
+    def answers(self, question, lines):
+        self.calls.append(("answers", tuple(line.text for line in lines)))
         return self._answers
 
 
@@ -247,11 +256,14 @@ def test_a_quote_turned_around_goes_to_the_judge():
 
 
 def test_answers_threshold_and_type_rule():
-    assert checker(ScriptedJudge(answers=0.6)).answers("What is it?", "It is a bridge.")[0]
-    ok, probability, reason = checker(ScriptedJudge(answers=0.3)).answers("What is it?", "It is a bridge.")
+    bridge = [ContextLine("a.txt", 3, "It is a bridge over the river.")]
+    judge = ScriptedJudge(answers=0.6)
+    assert checker(judge).answers("What is it?", "It is a bridge.", bridge)[0]
+    assert judge.calls == [("answers", ("It is a bridge over the river.",))]  # the judge reads the cited lines
+    ok, probability, reason = checker(ScriptedJudge(answers=0.3)).answers("What is it?", "It is a bridge.", bridge)
     assert not ok and probability == 0.3 and "does not answer" in reason
     judge = ScriptedJudge(answers=1.0)
-    assert not checker(judge).answers("How much did it cost?", "It was expensive.")[0]
+    assert not checker(judge).answers("How much did it cost?", "It was expensive.", bridge)[0]
     assert judge.calls == []
 
 
@@ -269,12 +281,30 @@ def test_judge_prompt_is_one_fixed_prefix(tmp_path):
     fake.queue_verdicts("no", "yes")
     judge = ClaimJudge(LLMClient(Settings(llm_model="fake/model")), PROJECT_ROOT / "prompts")
     assert judge.states("Q?", "claim one", "source one") == 0.0
-    assert judge.answers("Q?", "claim two") == 1.0
+    assert judge.states("Q?", "claim two", "source two") == 1.0
     first, second = fake.judged
     assert first[0] == second[0]  # the same system message: llama.cpp reuses its cached prefix
-    assert "Source: source one" in first[1]["content"] and "Task: answers" in second[1]["content"]
+    assert "Source: source one" in first[1]["content"] and "Source: source two" in second[1]["content"]
     with pytest.raises(Exception, match="judge.txt"):
         ClaimJudge(None, tmp_path)
+
+
+def test_answers_is_read_off_the_answering_prompt_shown_only_the_cited_lines():
+    from fakes import install_fake_llm
+
+    from rag.llm.client import LLMClient
+
+    fake = install_fake_llm()
+    fake.queue_decline(0.8)
+    judge = ClaimJudge(LLMClient(Settings(llm_model="fake/model")), PROJECT_ROOT / "prompts")
+    line = ContextLine("bridge.txt", 3, "The Harbor Bridge opened to traffic in 1932.")
+    assert judge.answers("When did the bridge open?", [line]) == pytest.approx(0.2)
+    [messages] = fake.probed
+    assert messages[0]["content"] == (PROJECT_ROOT / "prompts" / "system.txt").read_text(encoding="utf-8").strip()
+    assert "[bridge.txt:3] The Harbor Bridge opened to traffic in 1932." in messages[1]["content"]
+    assert "When did the bridge open?" in messages[1]["content"]
+    # A provider without log-probabilities: its one-token reply decides ("The ..." is no refusal).
+    assert judge.answers("When did the bridge open?", [line]) == 1.0
 
 
 # ------------------------------------------------------------------ the real local model (integration)
@@ -310,7 +340,7 @@ def test_real_check_does_not_take_an_obeyed_injection_as_stated(real_checker):
     found = find_evidence("HACKED", INJECTION.name, line, text[line - 1])
     question = "When did the Harbor Bridge open to traffic?"
     assert not real_checker.states(question, "HACKED", [found], "\n".join(text)).stated
-    assert not real_checker.answers(question, "HACKED", text[line - 1])[0]
+    assert not real_checker.answers(question, "HACKED", [ContextLine(INJECTION.name, line, text[line - 1])], text[line - 1])[0]
 
 
 RIGHT_ANSWERS = [  # (question, claim, cited line): each was once thrown away
@@ -352,15 +382,14 @@ def test_real_check_rejects_wrong_claims(real_checker, question, claim, ref):
 def test_real_check_keeps_right_answers(real_checker, question, claim, ref):
     verdict = real_checker.states(question, claim, [evidence(claim, ref)], document(ref))
     assert verdict.stated, (verdict.probability, verdict.reason)
-    assert real_checker.answers(question, claim, DOCS[ref.split(":")[0]][int(ref.split(":")[1]) - 1], FREQUENCIES)[0]
+    assert real_checker.answers(question, claim, *cited(ref), FREQUENCIES)[0]
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize("question,claim,ref", NOT_ANSWERS)
 def test_real_check_rejects_sentences_that_do_not_answer(real_checker, question, claim, ref):
-    source, line = ref.split(":")
-    assert not real_checker.answers(question, claim, DOCS[source][int(line) - 1], FREQUENCIES)[0]
+    assert not real_checker.answers(question, claim, *cited(ref), FREQUENCIES)[0]
 
 
 def test_names_are_matched_as_words_stems_and_initials():

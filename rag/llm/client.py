@@ -182,15 +182,15 @@ class LLMClient:
             return round(yes_share(top), 6)
         return 1.0 if reply.lower().startswith("yes") else 0.0
 
-    def decline_probability(self, messages: list[dict], opening: str) -> float | None:
+    def decline_probability(self, messages: list[dict], opening: str) -> float:
         """The model's probability of starting its reply with `opening` (the first word of the
-        refusal the prompt asks for, "I" of "I don't know."), or None when the provider gives no
-        log-probabilities."""
-        top, _ = self.first_token(messages)
-        if not top:
-            return None
-        total = sum(math.exp(lp) for _, lp in top)
+        refusal the prompt asks for, "I" of "I don't know."); a provider that gives no
+        log-probabilities counts its one-token reply as 1.0 (that word) or 0.0."""
+        top, reply = self.first_token(messages)
         opening = opening.strip().lower()
+        if not top:
+            return 1.0 if reply.strip().lower() == opening else 0.0
+        total = sum(math.exp(lp) for _, lp in top)
         return sum(math.exp(lp) for token, lp in top if token.strip().lower() == opening) / total
 
     def stream(self, messages: list[dict]) -> Iterator[str | Completion]:
