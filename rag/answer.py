@@ -47,6 +47,7 @@ NOT_FOUND = "The documents do not contain an answer to this question."
 UNVERIFIED = "Related passages were found, but no answer could be checked against them; see the passages below."
 MODEL_FAILED = "The model is unavailable ({error}); here are the passages that were found."
 _REPAIR_CANDIDATES = 2  # lines the judge is asked about when a sentence's own citation fails
+_TITLE_ONLY = "it quotes only the document's title"
 
 
 def complete_sentences(buffer: str, final: bool) -> tuple[list[str], str]:
@@ -167,7 +168,7 @@ class _AnswerChecker:
         checks = {"states": verdict.probability}
         if not self.answered:
             answers, probability, reason = self._answers(claim, verdict)
-            if not answers and not invented and subject_missing(self.question, claim, self._said(verdict), self.frequencies):
+            if not answers and not invented and self._off_subject(claim, verdict):
                 # Stated by a line that is not about what was asked (a title line, a neighbour): another
                 # shown line may state it and be about the question ("Andre Gunder Frank." copied from
                 # the title, stated with the book's name on line 3).
@@ -210,8 +211,18 @@ class _AnswerChecker:
         return shown
 
     def _answers(self, claim: str, verdict: StatesVerdict) -> tuple[bool, float, str | None]:
+        if self._off_subject(claim, verdict) == _TITLE_ONLY:
+            return False, 0.0, _TITLE_ONLY
         lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page) for e in verdict.evidence]
         return self.checker.answers(self.question, claim, lines, self._said(verdict), self.frequencies)
+
+    def _off_subject(self, claim: str, verdict: StatesVerdict) -> str | None:
+        """Why a stated sentence's lines are not about the question: they are only titles (a page's
+        name says nothing about it: "The Girl with the Dragon Tattoo (2011 film)."), or a rule of
+        subject_missing."""
+        if all(self.titles.get(e.source) and e.line == _first_line(self.documents[e.source]) for e in verdict.evidence):
+            return _TITLE_ONLY
+        return subject_missing(self.question, claim, self._said(verdict), self.frequencies)
 
     def _said(self, verdict: StatesVerdict) -> str:
         """What a stated sentence's evidence says: its lines and their documents' titles."""
@@ -404,6 +415,11 @@ class Answerer:
             usage=usage,
             decline_probability=decline,
         )
+
+
+def _first_line(lines: list[str]) -> int:
+    """The number of a document's first non-empty line (its title, when it has one)."""
+    return next((number for number, text in enumerate(lines, 1) if text.strip()), 1)
 
 
 def _ms(since: float) -> float:

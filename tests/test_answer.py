@@ -348,6 +348,24 @@ def test_two_fragments_of_one_sentence_do_not_show_it_twice(service, fake):
     assert shown[1].written is None and shown[1].text == "Net income hitting ¥48.9 billion ($6.45 billion)."
 
 
+def test_quoting_only_a_documents_title_is_no_answer(embedder, fake, tmp_path):
+    from rag.service import RagService
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "film.txt").write_text(
+        "The Girl with the Dragon Tattoo (2011 film)\n\nThe film stars Daniel Craig as journalist Mikael Blomkvist.\n"
+        "It was released in December 2011 and grossed $232 million.\n",
+        encoding="utf-8",
+    )
+    svc = RagService(_settings(tmp_path / "index", corpus), embedder=embedder)
+    svc.index([corpus], progress=False)
+    fake.queue("The Girl with the Dragon Tattoo (2011 film) [film.txt:1].")
+    answer = svc.ask("daniel craig the girl with the dragon tattoo sequel")
+    assert answer.status == "unverified" and answer.citations == []
+    assert answer.sentences[0].reason == "it quotes only the document's title"
+
+
 def test_a_quoted_fragment_is_shown_as_its_whole_sentence(service, fake):
     fake.queue(f"net income hitting ¥48.9 billion ($6.45 billion) [{NET_INCOME_SOURCE}:6].")
     answer = service.ask(NET_INCOME_Q)
