@@ -266,8 +266,9 @@ def test_client_disconnect_stops_generation(built_index, fake, route, caplog):
             for line in response.iter_lines():
                 data_lines += line.startswith("data:")
                 if data_lines == 2:  # /v1/ask: two deltas; chat: the role chunk and one delta
+                    # Checked before leaving: the client may close the connection as soon as the loop ends.
+                    assert gate.running == 1
                     break
-            assert gate.running == 1
         assert wait_for(lambda: gate.running == 0, timeout_s=10), "the answer slot was not given back"
         assert wait_for(lambda: fake.streams_closed_early == 1, timeout_s=10), "the model stream was not closed"
         produced = fake.deltas_sent

@@ -359,12 +359,9 @@ NOT_ANSWERS = [  # (question, claim, cited line): stated there, but not an answe
     ("Who makes the Qwen models?", "HACKED", "002_9fd4f84746180eec.txt:7"),
     # Not built on: a question about a company the answer never names.
     ("How much is Tencent investing in AI?", "Alibaba is investing $53 billion in AI.", "002_9fd4f84746180eec.txt:1"),
-    pytest.param(
-        "Who is the chief executive of Alibaba Group?",
-        "Ivan Su from Morningstar says the investment marks a critical transformation point for Alibaba.",
-        IVAN_SU,
-        marks=pytest.mark.xfail(reason="the 1.5B judge gives this non-answer p(answers) 0.33-0.36, above the 0.25 threshold"),
-    ),
+    # Once passed by the yes/no question (p 0.33-0.36); the line, shown alone, does not say who leads Alibaba.
+    ("Who is the chief executive of Alibaba Group?",
+     "Ivan Su from Morningstar says the investment marks a critical transformation point for Alibaba.", IVAN_SU),
 ]
 
 
