@@ -73,6 +73,19 @@ def assert_citations_true_to_files(answer: Answer, corpus: Path, threshold: floa
             assert c.start_line <= span.line <= c.end_line and 0 <= span.start_char < span.end_char <= len(line)
 
 
+def service_over(embedder, tmp_path: Path, files: dict[str, str]):
+    """A service over a small corpus written for one test."""
+    from rag.service import RagService
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in files.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    svc = RagService(_settings(tmp_path / "index", corpus), embedder=embedder)
+    svc.index([corpus], progress=False)
+    return svc
+
+
 def with_decline_threshold(service, threshold: float):
     from rag.service import RagService
 
@@ -311,18 +324,11 @@ def test_a_wrong_line_of_an_indexed_file_is_repaired(service, fake):
 
 
 def test_a_stated_answer_citing_a_line_not_about_the_question_is_repaired(embedder, fake, tmp_path):
-    from rag.service import RagService
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "frank.txt").write_text(
-        "Andre Gunder Frank\n\nAndre Gunder Frank was a German-American sociologist and economic historian.\n"
+    svc = service_over(embedder, tmp_path, {
+        "frank.txt": "Andre Gunder Frank\n\nAndre Gunder Frank was a German-American sociologist and economic historian.\n"
         "Andre Gunder Frank wrote 40 books, the most notable being Capitalism and Underdevelopment in Latin America.\n",
-        encoding="utf-8",
-    )
-    (corpus / "bridge.txt").write_text("Harbor Bridge\n\nThe Harbor Bridge opened to traffic in 1932.\n", encoding="utf-8")
-    svc = RagService(_settings(tmp_path / "index", corpus), embedder=embedder)
-    svc.index([corpus], progress=False)
+        "bridge.txt": "Harbor Bridge\n\nThe Harbor Bridge opened to traffic in 1932.\n",
+    })
     # The model copies the name from the title line: stated there, but that line is not about the book.
     fake.queue("Andre Gunder Frank [frank.txt:1].")
     answer = svc.ask("who wrote capitalism and underdevelopment in latin america")
@@ -349,17 +355,10 @@ def test_two_fragments_of_one_sentence_do_not_show_it_twice(service, fake):
 
 
 def test_quoting_only_a_documents_title_is_no_answer(embedder, fake, tmp_path):
-    from rag.service import RagService
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "film.txt").write_text(
-        "The Girl with the Dragon Tattoo (2011 film)\n\nThe film stars Daniel Craig as journalist Mikael Blomkvist.\n"
+    svc = service_over(embedder, tmp_path, {
+        "film.txt": "The Girl with the Dragon Tattoo (2011 film)\n\nThe film stars Daniel Craig as journalist Mikael Blomkvist.\n"
         "It was released in December 2011 and grossed $232 million.\n",
-        encoding="utf-8",
-    )
-    svc = RagService(_settings(tmp_path / "index", corpus), embedder=embedder)
-    svc.index([corpus], progress=False)
+    })
     fake.queue("The Girl with the Dragon Tattoo (2011 film) [film.txt:1].")
     answer = svc.ask("daniel craig the girl with the dragon tattoo sequel")
     assert answer.status == "unverified" and answer.citations == []
