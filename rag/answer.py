@@ -38,7 +38,7 @@ from rag.errors import ModelError
 from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.retriever import Retriever
 from rag.settings import Settings
-from rag.text import DocumentFrequencies, numbers, split_sentences, with_labels
+from rag.text import DocumentFrequencies, numbers, question_word_coverage, split_sentences, with_labels
 from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck, Span
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,10 @@ class _AnswerChecker:
     """Checks one answer's sentences as they complete, and decides which are shown."""
 
     def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: dict, titles: dict,
-                 checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None):
+                 checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None,
+                 example_sources: frozenset[str] = frozenset()):
         self.question = question
+        self.example_sources = example_sources
         self.frequencies = frequencies
         self.context = context
         self.vectors = vectors
@@ -98,6 +100,8 @@ class _AnswerChecker:
         self.repaired = 0
         self.judge_ms = 0.0
         self.expanded: set[tuple] = set()  # source sentences shown whole in place of a quoted fragment
+        self.written: set[str] = set()  # the model's sentences so far, normalised
+        self.looping = False
 
     def _evidence(self, claim: str, indexes: list[int]) -> list[LineEvidence]:
         return [find_evidence(claim, self.context[i].source, self.context[i].line, self._line_text(i), self.context[i].page) for i in indexes]
@@ -123,9 +127,18 @@ class _AnswerChecker:
         return [i for _, i in sorted(scores, reverse=True)[:_REPAIR_CANDIDATES]]
 
     def feed(self, raw: str) -> list[_Checked]:
-        """Check one complete sentence of the model's text; return the sentences now shown, in order."""
+        """Check one complete sentence of the model's text; return the sentences now shown, in order.
+
+        A sentence the model already wrote means it is looping ("Eddie Wu. Eddie Wu. ..."):
+        `looping` is set and nothing more is checked, so the caller can stop the generation.
+        """
         shown: list[_Checked] = []
         for sentence in parse_answer(raw):
+            key = " ".join(sentence.text.lower().split())
+            if key in self.written:
+                self.looping = True
+                break
+            self.written.add(key)
             shown.extend(self._check(sentence))
         return shown
 
@@ -141,12 +154,18 @@ class _AnswerChecker:
             self.all.append(_Checked(SentenceCheck(text=claim, supported=False, reason="it speaks about the passages, not from them")))
             return []
         started = time.perf_counter()
-        cited = sorted({i for raw in sentence.citations for i in cited_lines(raw, self.sources, self.context)})
+        # A label copied from the instructions' example ([report_b.txt:10]) is the model's slip, not
+        # a source: the sentence counts as uncited and may be repaired.
+        citations = [
+            raw for raw in sentence.citations
+            if raw.source not in self.example_sources or resolve_source(raw.source, self.indexed) is not None
+        ]
+        cited = sorted({i for raw in citations for i in cited_lines(raw, self.sources, self.context)})
         # A sentence that cites only files that are not in the index (an invented or injected label
         # such as [secret.txt:1]) is dropped, never re-pointed at whatever line matches its words.
         # One that cites an indexed file at the wrong line may be repaired from the lines shown.
-        invented = bool(sentence.citations) and all(
-            raw.source is None or resolve_source(raw.source, self.indexed) is None for raw in sentence.citations
+        invented = bool(citations) and all(
+            raw.source is None or resolve_source(raw.source, self.indexed) is None for raw in citations
         )
         verdict, repaired = None, False
         if cited:
@@ -282,6 +301,10 @@ class Answerer:
     def select_context(self, question: str, passages: list[Passage], retriever: Retriever) -> tuple[list[ContextLine], np.ndarray]:
         """The lines of the retrieved passages most similar to the question, within the prompt budget.
 
+        Similarity is the embedding's cosine plus the share of the question's words a line uses,
+        each word weighted by how few candidate lines use it: a line naming the question's rare
+        words ("Citigroup", "clampdown") is shown even when the embedding ranks a general one higher.
+
         Each line keeps its own label, so the model cites single lines, and only
         lines the reader actually needs reach the (slow, CPU-bound) prompt.
         """
@@ -300,6 +323,8 @@ class Answerer:
             return [], np.zeros((0, self.embedder.dim), dtype=np.float32)
         vectors = self.embedder.encode([c.text for c in candidates])
         similarity = vectors @ self.embedder.encode_query(question)
+        similarity = similarity + self.settings.context_lexical_weight * np.asarray(
+            question_word_coverage(question, [c.text for c in candidates]), dtype=np.float32)
         tokens = self.embedder.count_tokens([c.text for c in candidates])
         chosen, used = [], 0
         for i in np.argsort(-similarity):
@@ -335,7 +360,7 @@ class Answerer:
         documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
         titles = {s: d.title for s, d in retriever.snapshot.documents.items()}
         answer = _AnswerChecker(question, context, vectors, documents, titles, self.checker, self.embedder,
-                                retriever.document_frequencies)
+                                retriever.document_frequencies, self.prompts.example_sources)
         shown: list[_Checked] = []
 
         def failed(exc: ModelError, stage: str) -> Answer:
@@ -364,14 +389,22 @@ class Answerer:
                 yield AnswerSentence(text=with_labels(item.check.text, item.check.citations), sentence=item.check, citations=item.citations)
 
         mark = time.perf_counter()
-        completion, buffer = None, ""
+        completion, buffer, text = None, "", ""
+        generation = self.llm.stream(messages)
         try:
-            for event in self.llm.stream(messages):
+            for event in generation:
                 if isinstance(event, str):
                     timings.setdefault("first_token", _ms(mark))
+                    text += event
                     ready, buffer = complete_sentences(buffer + event, final=False)
                     for raw in ready:
                         yield from show(answer.feed(raw))
+                        if answer.looping:
+                            break
+                    if answer.looping:
+                        generation.close()  # stops the model at its next token
+                        buffer = ""
+                        break
                 else:
                     completion = event
         except ModelError as exc:
@@ -380,6 +413,8 @@ class Answerer:
         ready, _ = complete_sentences(buffer, final=True)
         for raw in ready:
             yield from show(answer.feed(raw))
+        if completion is None:  # stopped early: the provider sent no usage
+            completion = self.llm.counted(text, messages)
         timings["generate"] = _ms(mark)
         timings["check"] = round(answer.judge_ms, 1)
         usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from string import Template
 
 from rag.citations import ContextLine
 from rag.errors import ConfigError
+from rag.text import parse_marker
 
 _PROMPT_FILES = ("system.txt", "user.txt", "history.txt")
 REFUSAL_OPENING = "I"  # the first word of the refusal prompts/system.txt asks for ("I don't know.")
@@ -22,6 +24,13 @@ class Prompts:
                 self.templates[name] = Template((folder / name).read_text(encoding="utf-8"))
             except OSError as exc:
                 raise ConfigError(f"prompt template {folder / name} cannot be read ({exc.strerror})") from None
+        # Files the instructions' own example cites ([report_a.txt:4]): a small model sometimes copies them.
+        self.example_sources = frozenset(
+            citation.source
+            for marker in re.findall(r"\[([^\[\]\n]{1,300})\]", self.templates["system.txt"].template)
+            for citation in parse_marker(marker)
+            if citation.source
+        )
 
     def messages(self, question: str, context: list[ContextLine], previous: list[str]) -> list[dict]:
         passages = "\n".join(f"{line.label} {line.text}" for line in context)

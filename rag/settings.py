@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     prompt_context_tokens: int = Field(
         500, ge=50, description="Word pieces of retrieved lines shown to the model (prompt size drives CPU latency)."
     )
+    context_lexical_weight: float = Field(
+        0.3, ge=0, description="Weight of the question's rare words, next to embedding similarity, in choosing the lines shown."
+    )
 
     # The claim check (rag/check.py); thresholds chosen on the dev sets named in evals/README.md
     judge_model: str | None = Field(

@@ -6,6 +6,7 @@ finder, the evaluation and the user interfaces, so they all split, count and cit
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Iterable
@@ -308,6 +309,18 @@ def word_sequence(text: str) -> list[str]:
 def content_words(text: str) -> set[str]:
     """Lower-cased, stemmed words without stop words, and the numbers in canonical form."""
     return set(word_sequence(text))
+
+
+def question_word_coverage(question: str, texts: list[str]) -> list[float]:
+    """For each text, the share of the question's content words it uses, each word weighted by its
+    inverse frequency among `texts` (a word every text uses says nothing about which one answers)."""
+    asked = content_words(question)
+    used = [content_words(text) for text in texts]
+    weights = {w: math.log(1 + len(texts) / (1 + sum(w in words for words in used))) for w in asked}
+    total = sum(weights.values())
+    if not total:
+        return [0.0] * len(texts)
+    return [sum(weight for w, weight in weights.items() if w in words) / total for words in used]
 
 
 def names(text: str) -> set[str]:

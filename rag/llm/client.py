@@ -301,6 +301,10 @@ class LLMClient:
             raise _EmptyReply()
         return self._completion(text, getattr(response, "usage", None), messages)
 
+    def counted(self, text: str, messages: list[dict]) -> Completion:
+        """The completion of a stream read only in part (the caller stopped it): tokens counted here."""
+        return self._completion(text, None, messages)
+
     def _completion(self, text: str, usage, messages: list[dict]) -> Completion:
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
