@@ -86,11 +86,15 @@ def service_over(embedder, tmp_path: Path, files: dict[str, str]):
     return svc
 
 
-def with_decline_threshold(service, threshold: float):
+def with_settings(service, **update):
+    """The same service, models and index with some settings changed."""
     from rag.service import RagService
 
-    settings = service.settings.model_copy(update={"decline_threshold": threshold})
-    return RagService(settings, embedder=service.embedder, llm=service.llm)
+    return RagService(service.settings.model_copy(update=update), embedder=service.embedder, llm=service.llm)
+
+
+def with_decline_threshold(service, threshold: float):
+    return with_settings(service, decline_threshold=threshold)
 
 
 # ---------------------------------------------------------------- answers and citations
@@ -384,6 +388,48 @@ def test_unmarked_right_answer_is_kept_with_a_citation(service, fake):
     answer = service.ask(NET_INCOME_Q)
     assert answer.status == "answered"
     assert [(c.source, c.start_line, c.repaired) for c in answer.citations] == [(NET_INCOME_SOURCE, 6, True)]
+
+
+def test_a_label_copied_from_the_prompts_example_is_no_citation(service, fake):
+    # The model once cited "[report_b.txt:10]", a label from the instructions' own example.
+    fake.queue("Alibaba's net income in the fourth quarter was ¥48.9 billion [report_b.txt:10].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered"
+    assert [(c.source, c.start_line, c.repaired) for c in answer.citations] == [(NET_INCOME_SOURCE, 6, True)]
+    assert "report_b" not in answer.answer
+
+
+def test_a_label_of_an_unindexed_file_still_drops_the_sentence(service, fake):
+    fake.queue("Alibaba's net income in the fourth quarter was ¥48.9 billion [report_c.txt:10].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "unverified" and answer.citations == []
+    assert answer.sentences[0].reason == "it cites a source that was not retrieved"
+
+
+def test_a_looping_model_is_stopped_at_its_first_repeated_sentence(service, fake):
+    sentence = f"Alibaba's net income in the fourth quarter was ¥48.9 billion [{NET_INCOME_SOURCE}:6]. "
+    fake.queue(sentence * 40)
+    streamed = list(service.ask_stream(NET_INCOME_Q))
+    answer = streamed[-1]
+    assert answer.status == "answered" and answer.answer.count("48.9") == 1
+    assert [s.text for s in answer.sentences].count(answer.sentences[0].text) == 1
+    assert sum(isinstance(e, AnswerSentence) for e in streamed) == 1
+    total = len(sentence * 40) // 3  # the fake sends 3-character deltas
+    assert fake.deltas_sent < total / 10, "the generation was stopped, not read to the end"
+    assert answer.usage["prompt_tokens"] > 0 and answer.usage["completion_tokens"] > 0
+
+
+def test_the_line_naming_the_questions_rare_words_reaches_the_prompt(service, fake):
+    # By embedding alone, general lines about Alibaba's investment fill the prompt and the one line
+    # that names the Citigroup analyst (001:10) is left out; the question's rare words bring it in.
+    question, line = "Which Citigroup analyst commented on Alibaba's investment?", "[001_aadfbd5aacc872f0.txt:10]"
+    prompts = []
+    for weight in (0.0, service.settings.context_lexical_weight):
+        fake.queue("I don't know.")
+        with_settings(service, context_lexical_weight=weight).ask(question)
+        prompts.append(fake.requests[-1][-1]["content"])
+    assert line not in prompts[0]
+    assert line in prompts[1]
 
 
 def test_history_carries_the_conversation_into_retrieval(service, fake):

@@ -243,6 +243,22 @@ def test_verbatim_claim_needs_no_judge_and_paraphrase_does():
     assert not verdict.stated and verdict.probability == 0.2 and judge.calls == [("states", paraphrase)]
 
 
+def test_a_short_answer_copied_from_a_sentence_about_the_question_needs_no_judge():
+    judge = ScriptedJudge(states=0.2)
+    # 001:16 "Eddie Wu, Alibaba's CEO, articulated ..."; 001:4 "... Alibaba, co-founded by business magnate Jack Ma, ..."
+    for question, claim, ref in (("Who is Alibaba's CEO?", "Eddie Wu.", "001_aadfbd5aacc872f0.txt:16"),
+                                 ("Who co-founded Alibaba?", "Jack Ma.", "001_aadfbd5aacc872f0.txt:4")):
+        assert checker(judge).states(question, claim, [evidence(claim, ref)], document(ref)).stated
+    assert judge.calls == []
+    # The name is on the line, but the line is not about what was asked: the judge decides.
+    claim, ref = "Ivan Su.", "003_02a43008e7f09149.txt:75"
+    assert not checker(judge).states("Who is the chief executive of Alibaba Group?", claim, [evidence(claim, ref)], document(ref)).stated
+    # Not copied word for word ("Wu Eddie"), or too long to be a short answer: the judge decides.
+    ref = "001_aadfbd5aacc872f0.txt:16"
+    assert not checker(judge).states("Who is Alibaba's CEO?", "Wu Eddie.", [evidence("Wu Eddie.", ref)], document(ref)).stated
+    assert [c[1] for c in judge.calls] == ["Ivan Su.", "Wu Eddie."]
+
+
 def test_a_quote_turned_around_goes_to_the_judge():
     # 003:8-ish wording: "It also outperforms existing GPT-4o, DeepSeek-V3 ..."; a passive or a negation
     # keeps the words but turns the meaning, so it is not taken as stated by quoting.
@@ -348,6 +364,9 @@ RIGHT_ANSWERS = [  # (question, claim, cited line): each was once thrown away
     ("What is the size of the investment in Chinese yuan?", "The investment is ¥380 billion.", "002_9fd4f84746180eec.txt:1"),
     ("Who are the Bloomberg Intelligence analysts who cautioned about AGI?", "Robert Lea and Jasmine Lyu cautioned that realizing AGI requires technological breakthroughs.", "001_aadfbd5aacc872f0.txt:22"),
     ("How much revenue did Alibaba Cloud report?", "Alibaba Cloud reported revenue of RMB 31.74 billion.", "004_b97a088659d14c45.txt:19"),
+    # Short answers the judge, asked about two words alone, took or dropped by chance (p 0.48-0.50).
+    ("Who is Alibaba's CEO?", "Eddie Wu.", "001_aadfbd5aacc872f0.txt:16"),
+    ("Who co-founded Alibaba?", "Jack Ma.", "001_aadfbd5aacc872f0.txt:4"),
     # Not built on: a paraphrase with the direction word in another form.
     ("How did investors react to Alibaba's plan?", "Alibaba's shares dipped by as much as 3% in Hong Kong.", "001_aadfbd5aacc872f0.txt:8"),
 ]

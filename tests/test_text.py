@@ -18,6 +18,7 @@ from rag.text import (
     numbers,
     parse_marker,
     quantities,
+    question_word_coverage,
     split_sentences,
     strip_markers,
     with_labels,
@@ -249,3 +250,15 @@ def test_marker_and_strip_markers():
     assert [m.group(1) for m in MARKER.finditer(text)] == ["a.txt:6", "b.txt:1; c.txt:2"]
     assert strip_markers(text) == "Revenue rose 8%. Net income was ¥48.9 billion."
     assert strip_markers("[a.txt:1] Start.") == "Start."
+
+
+def test_question_word_coverage_weights_rare_words_over_common_ones():
+    texts = [
+        "Alibaba will build data centres for cloud computing.",
+        "Alibaba said its investment plan is large.",
+        "Analyst Alicia Yap from Citigroup said the outlay topped her forecast.",
+    ]
+    scores = question_word_coverage("Which Citigroup analyst commented on Alibaba's investment?", texts)
+    assert scores[2] == max(scores) and scores[2] > scores[1] > scores[0] >= 0.0
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert question_word_coverage("Which of them?", texts) == [0.0, 0.0, 0.0]  # no content words asked
