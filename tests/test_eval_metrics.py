@@ -1,4 +1,4 @@
-"""Hand-built cases for rag.evaluation.metrics (no models, no index)."""
+"""Hand-built cases for rag.evaluation: golden, spans, scoring, aggregate (no models, no index)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,10 @@ import json
 import pytest
 
 from rag.errors import InputError
-from rag.evaluation.metrics import (
-    REPORT_METRIC_KEYS,
-    Evidence,
-    GoldenQuestion,
-    aggregate,
-    answer_correct,
-    answer_score,
-    build_report,
-    citation_scores,
-    latency_stats,
-    load_golden,
-    normalize_answer,
-    retrieval_scores,
-    score_question,
-    span_overlaps,
-    token_f1,
-)
+from rag.evaluation.aggregate import REPORT_METRIC_KEYS, aggregate, build_report, latency_stats
+from rag.evaluation.golden import Evidence, GoldenQuestion, load_golden
+from rag.evaluation.scoring import answer_correct, answer_score, normalize_answer, score_question, token_f1
+from rag.evaluation.spans import citation_scores, retrieval_scores, span_overlaps
 
 SRC = "002_9fd4f84746180eec.txt"
 

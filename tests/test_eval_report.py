@@ -8,7 +8,9 @@ import json
 import pytest
 
 from rag.errors import InputError
-from rag.evaluation.metrics import GoldenQuestion, build_report, score_question
+from rag.evaluation.aggregate import build_report
+from rag.evaluation.golden import GoldenQuestion
+from rag.evaluation.scoring import score_question
 from rag.evaluation.report import compare_reports, has_regression, load_report, write_report
 
 SRC = "002_9fd4f84746180eec.txt"

@@ -2,7 +2,7 @@
 
     paths = write_report(report, Path("evals/reports/latest"), previous=old_report)
 
-`report` is what rag.evaluation.metrics.build_report returns (the INTERFACE
+`report` is what rag.evaluation.aggregate.build_report returns (the INTERFACE
 eval report: {"metrics", "k", "questions", ...}). `compare_reports` gives the
 metric-by-metric comparison used in summary.md; a runner can use it to fail
 on regressions.
@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from rag.evaluation.metrics import EXTRA_ANSWER_METRIC_KEYS, METRICS_VERSION, REPORT_METRIC_KEYS
+from rag.evaluation.aggregate import EXTRA_ANSWER_METRIC_KEYS, METRICS_VERSION, REPORT_METRIC_KEYS
 
 __all__ = [
     "write_report",

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 from rag.errors import InputError
-from rag.evaluation.metrics import build_report, load_golden, score_question
+from rag.evaluation.aggregate import build_report
+from rag.evaluation.golden import load_golden
+from rag.evaluation.scoring import score_question
 from rag.service import RagService
 from rag.types import Answer
 
