@@ -10,6 +10,10 @@ import json
 import logging
 import os
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from rag.errors import RagError
@@ -104,6 +108,47 @@ def _service(args: argparse.Namespace):
     return RagService(load_settings(**overrides))
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _loading_message(service) -> str:
+    """What loading means for this model; a cold start is never silent."""
+    if not service.llm.is_local:
+        return "loading the embedding model..."
+    from rag.llm import local, packaged
+
+    first = local.assembles_on_load(service.settings)
+    note = f" (first start assembles it, about {packaged.ASSEMBLY_ESTIMATE_S} s)" if first else ""
+    return f"loading the embedding model and the language model{note}..."
+
+
+def _health_status(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:  # 503 while loading or not ready
+        body = exc.read()
+    except OSError:  # not listening yet
+        return None
+    try:
+        return json.loads(body).get("status")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _say_when_ready(url: str, started: float) -> None:
+    """Print "ready" once /health says so: the server loads its models after it starts listening."""
+    while True:
+        time.sleep(0.5)
+        status = _health_status(f"{url}/health")
+        if status == "ready":
+            _say(f"ready ({time.perf_counter() - started:.1f} s): {url}/")
+            return
+        if status == "not_ready":
+            return  # the server has logged why
+
+
 def _print_passages(passages, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"passages": [p.model_dump() for p in passages]}, ensure_ascii=False, indent=1))
@@ -134,9 +179,15 @@ def _cmd_ask(args) -> int:
     from rag.types import NOT_IN_DOCUMENTS, Answer
 
     service = _service(args)
+    events = service.ask_stream(args.question, args.k)  # checks the question and opens the index first
+    started = time.perf_counter()
+    _say(_loading_message(service))
+    service.warm_up(llm=False)
+    service.llm.warm_up()
+    _say(f"ready ({time.perf_counter() - started:.1f} s)")
     stream = not args.json and sys.stdout.isatty()
     answer = None
-    for event in service.ask_stream(args.question, args.k):
+    for event in events:
         if isinstance(event, Answer):
             answer = event
         elif stream:  # a sentence that passed the claim check: final, so it can be shown at once
@@ -168,7 +219,14 @@ def _cmd_ask(args) -> int:
 def _cmd_serve(args) -> int:
     from api.server import serve
 
-    serve(_service(args).settings, host=args.host, port=args.port)
+    service = _service(args)
+    settings = service.settings
+    host, port = args.host or settings.host, args.port or settings.port
+    probe = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://[{probe}]:{port}" if ":" in probe else f"http://{probe}:{port}"
+    _say(_loading_message(service))
+    threading.Thread(target=_say_when_ready, args=(url, time.perf_counter()), daemon=True, name="ready").start()
+    serve(settings, host=host, port=port)
     return 0
 
 

@@ -208,3 +208,77 @@ def test_ask_model_failure_is_an_error_not_a_refusal(capsys, ask_index):
     fake.fail_next(5, "server_error")
     code, out, _ = ask(capsys, ask_index, "--json")
     assert code != 0 and json.loads(out)["status"] == "model_unavailable"
+
+
+# Start-up messages: a cold start says what it loads and when it is ready --------------------------
+READY = re.compile(r"^ready \(\d+\.\d s\)")
+
+
+def test_ask_says_it_is_loading_then_ready(capsys, ask_index):
+    from fakes import install_fake_llm
+
+    install_fake_llm().queue("I don't know.")
+    code, _, err = ask(capsys, ask_index, "--json")
+    lines = err.splitlines()
+    assert code == 0, err
+    assert "loading the embedding model..." in lines, err  # a remote model has nothing to load
+    ready = [n for n, line in enumerate(lines) if READY.match(line)]
+    assert len(ready) == 1 and ready[0] > lines.index("loading the embedding model..."), err
+
+
+def test_the_loading_message_names_a_first_start_assembly(tmp_path):
+    from types import SimpleNamespace
+
+    from rag.cli import _loading_message
+    from rag.llm.client import LLMClient
+
+    settings = Settings(llm_model="local/qwen2.5-coder-1.5b-instruct", model_cache_dir=tmp_path / "empty-cache")
+    message = _loading_message(SimpleNamespace(settings=settings, llm=LLMClient(settings)))
+    assert re.fullmatch(r"loading the embedding model and the language model \(first start assembles it, about \d+ s\)\.\.\.", message)
+
+
+def test_serve_says_it_is_loading_then_ready(capsys, ask_index, monkeypatch):
+    import importlib
+    import logging
+    import threading
+    import time
+
+    from fakes import install_fake_llm
+    from rag.cli import main
+    from server_process import free_port
+
+    install_fake_llm()
+    uvicorn_main = importlib.import_module("uvicorn.main")  # the module; `uvicorn.main` is its click command
+    servers = []
+
+    class StoppableServer(uvicorn_main.Server):  # uvicorn.run keeps its server to itself
+        def __init__(self, config):
+            super().__init__(config)
+            servers.append(self)
+
+    monkeypatch.setattr(uvicorn_main, "Server", StoppableServer)
+    levels = {name: logging.getLogger(name).level for name in ("rag", "rag.api")}  # serve raises them
+    port = free_port()
+    codes = []
+    thread = threading.Thread(
+        target=lambda: codes.append(main(["serve", "--port", str(port), "--index-dir", str(ask_index), "--model", "fake/model"])),
+        daemon=True,
+    )
+    thread.start()
+    err = ""
+    try:
+        deadline = time.monotonic() + 120
+        while not any(READY.match(line) for line in err.splitlines()) and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+            err += capsys.readouterr().err
+    finally:
+        for server in servers:
+            server.should_exit = True
+        thread.join(30)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    lines = err.splitlines()
+    assert codes == [0], err
+    assert lines[0] == "loading the embedding model...", err
+    assert any(line.startswith("rag-lines: serving on") for line in lines), err
+    assert any(READY.match(line) and line.endswith(f"http://127.0.0.1:{port}/") for line in lines), err
