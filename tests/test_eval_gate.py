@@ -17,7 +17,7 @@ from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_GOLDEN = ROOT / "evals" / "golden" / "seeds.jsonl"
-CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq"
+CLAPNQ = ROOT / "evals" / "golden" / "clapnq"
 # A small, mixed subset for the full answer gate: numbers, several sources, conflict, entities, unanswerable.
 ANSWER_SUBSET = ["seeds-001", "seeds-010", "seeds-026", "seeds-017", "seeds-057", "seeds-061"]
 
@@ -39,7 +39,6 @@ def test_retrieval_gate_on_seeds(service):
     assert metrics["mrr"] >= 0.75, metrics
 
 
-@pytest.mark.skipif(not CLAPNQ.is_dir(), reason="../shared/datasets/clapnq is not beside the checkout")
 def test_retrieval_gate_on_clapnq(service, tmp_path):
     settings = service.settings.model_copy(update={"model_cache_dir": tmp_path})
     clapnq = RagService(settings, service.embedder)

@@ -1,7 +1,7 @@
 """Checks on the golden question files (JSON Lines), fast and model-free.
 
-Covers the project's own golden set (evals/golden/seeds.jsonl over seeds/) and,
-where present, the shared ClapNQ dev split (dev.jsonl over its docs/ folder).
+Covers the project's own golden set (evals/golden/seeds.jsonl over seeds/) and the
+ClapNQ dev split shipped beside it (evals/golden/clapnq/dev.jsonl over its docs/ folder).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS_GOLDEN = ROOT / "evals" / "golden" / "seeds.jsonl"
 SEEDS_CORPUS = ROOT / "seeds"
-CLAPNQ_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "clapnq"
+CLAPNQ_DIR = ROOT / "evals" / "golden" / "clapnq"
 CLAPNQ_GOLDEN = CLAPNQ_DIR / "dev.jsonl"
 CLAPNQ_CORPUS = CLAPNQ_DIR / "docs"
 
@@ -64,9 +64,7 @@ def _datasets():
     ]
 
 
-def _records_or_skip(golden: Path, corpus: Path) -> list[tuple[int, dict]]:
-    if golden != SEEDS_GOLDEN and not (golden.is_file() and corpus.is_dir()):
-        pytest.skip(f"{golden} not present")
+def _records(golden: Path, corpus: Path) -> list[tuple[int, dict]]:
     assert golden.is_file(), f"missing golden file {golden}"
     assert corpus.is_dir(), f"missing corpus folder {corpus}"
     records = _load(golden)
@@ -76,7 +74,7 @@ def _records_or_skip(golden: Path, corpus: Path) -> list[tuple[int, dict]]:
 
 @pytest.mark.parametrize("golden,corpus", _datasets())
 def test_schema_and_ids(golden: Path, corpus: Path) -> None:
-    records = _records_or_skip(golden, corpus)
+    records = _records(golden, corpus)
     problems = []
     ids = Counter()
     for lineno, rec in records:
@@ -120,7 +118,7 @@ def test_schema_and_ids(golden: Path, corpus: Path) -> None:
 
 @pytest.mark.parametrize("golden,corpus", _datasets())
 def test_evidence_spans_exist(golden: Path, corpus: Path) -> None:
-    records = _records_or_skip(golden, corpus)
+    records = _records(golden, corpus)
     problems = []
     for lineno, rec in records:
         where = f"{golden.name}:{lineno} ({rec.get('id')})"
