@@ -21,7 +21,17 @@ from api_helpers import (  # noqa: F401 - fixtures are found by name
 )
 
 TRACEBACK_SIGNS = ("Traceback", 'File "', "site-packages", "Error:")
-SLOW_ANSWER = "Alibaba reported strong results this quarter and the company keeps investing heavily. " * 4
+PARTS = ("cloud", "commerce", "logistics", "media", "payments", "travel", "health", "gaming", "mapping", "grocery",
+         "music", "chips")
+
+
+def slow_answer(sentences: int) -> str:
+    """Distinct sentences (a repeated one would be stopped as a looping model), ~30 deltas each."""
+    return " ".join(f"Alibaba reported strong results in its {part} unit and keeps investing heavily."
+                    for part in PARTS[:sentences])
+
+
+SLOW_ANSWER = slow_answer(4)
 
 
 def assert_json_detail(response, status: int) -> str:
@@ -251,7 +261,7 @@ def test_client_disconnect_stops_generation(built_index, fake, route, caplog):
     caplog.set_level(logging.INFO, logger="rag.api")
     with api_client(built_index) as client:
         gate = client.app.state.rag.gate
-        answer = SLOW_ANSWER * 3  # ~340 deltas: many seconds at this pace
+        answer = slow_answer(12)  # ~340 deltas: many seconds at this pace
         total_deltas = len(answer) // 3 + 1
         fake.queue(answer)
         fake.delay_s = 0.02
