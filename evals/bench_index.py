@@ -36,7 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATASET = REPO / ".." / "shared" / "datasets" / "clapnq"
+DATASET = REPO / "evals" / "golden" / "clapnq"
 
 
 def rss_bytes() -> int:

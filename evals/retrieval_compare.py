@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATASET = REPO.parent / "shared" / "datasets" / "clapnq"
+DATASET = REPO / "evals" / "golden" / "clapnq"
 MODES = ("dense", "bm25", "hybrid")
 METRICS = ("hit_at_k", "recall_at_k", "mrr", "latency_p50_ms", "latency_p95_ms")
 

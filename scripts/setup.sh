@@ -24,4 +24,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # The local model is assembled (and its checksum checked) once, into the cache folder.
-.venv/bin/python -c "from rag.settings import load_settings; from rag.llm.local import packaged_model_path as p; s = load_settings(); s.local_model_path or p(s.model_cache_dir)"
+.venv/bin/python -c "from rag.settings import load_settings; from rag.llm.packaged import packaged_model_path as p; s = load_settings(); s.local_model_path or p(s.model_cache_dir)"
