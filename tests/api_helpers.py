@@ -104,18 +104,18 @@ def api_client(built: BuiltIndex, index_dir: Path | None = None, expect_ready: b
 
 
 def parse_sse(text: str) -> list[tuple[str | None, str]]:
-    """[(event name or None, data)] for each frame of a server-sent event stream."""
+    """[(event name or None, data)] for each frame of a server-sent event stream (comments, such
+    as keep-alive pings, skipped)."""
     frames = []
     for block in text.replace("\r\n", "\n").split("\n\n"):
-        if not block.strip():
-            continue
         event, data = None, []
         for line in block.split("\n"):
             if line.startswith("event:"):
                 event = line[len("event:"):].strip()
             elif line.startswith("data:"):
                 data.append(line[len("data:"):].lstrip(" "))
-        frames.append((event, "\n".join(data)))
+        if event is not None or data:
+            frames.append((event, "\n".join(data)))
     return frames
 
 

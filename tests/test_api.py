@@ -71,6 +71,19 @@ def test_static_script_is_served(client):
     assert response.text.strip()
 
 
+def test_page_and_its_files_carry_security_headers(client):
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["connect-src"] == "'self'"
+    assert "http" not in policy and "unsafe" not in policy  # no CDN, no inline code
+    assert page.headers["x-content-type-options"] == "nosniff"
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert client.get(asset).headers["x-content-type-options"] == "nosniff"
+
+
 def test_health_reports_ready_index_and_models(client):
     response = client.get("/health")
     assert response.status_code == 200

@@ -439,8 +439,27 @@ def test_metrics_counts_requests(client, fake):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert 'rag_requests{route="/v1/search",status="200"}' in text
-    assert 'rag_requests{route="/v1/ask",status="200"}' in text
+    assert 'rag_requests_total{route="/v1/search",status="200"}' in text
+    assert 'rag_requests_total{route="/v1/ask",status="200"}' in text
     assert "rag_generations_total" in text
     assert "rag_prompt_tokens_total" in text
     assert "rag_generations_running 0" in text
+
+
+def test_metrics_label_requests_by_route_template(client):
+    source = "002_9fd4f84746180eec.txt"
+    assert client.get(f"/v1/sources/{source}", params={"start": 1, "end": 1}).status_code == 200
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/no/such/page").status_code == 404
+    text = client.get("/metrics").text
+    assert 'rag_requests_total{route="/v1/sources/{source:path}",status="200"}' in text
+    assert 'rag_requests_total{route="/static/{path}",status="200"}' in text
+    assert 'rag_requests_total{route="unmatched",status="404"}' in text
+    assert source not in text and "app.js" not in text and "/no/such/page" not in text
+
+
+def test_each_app_counts_in_its_own_registry(client, built_index):
+    assert client.get("/v1/search", params={"q": "Alibaba"}).status_code == 200
+    with api_client(built_index) as other:
+        assert 'route="/v1/search"' not in other.get("/metrics").text
+    assert 'rag_requests_total{route="/v1/search",status="200"}' in client.get("/metrics").text
