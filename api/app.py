@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from sse_starlette import EventSourceResponse
 from starlette.datastructures import Headers
 
+from api.docs import add_docs
 from api.schemas import (
     AskRequest,
     ChatChoice,
@@ -248,6 +249,10 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         version="0.1.0",
         description="Answers from your documents; every citation names a file and lines and is checked.",
         lifespan=lifespan,
+        # Served by api/docs.py instead: offline, and behind the API key.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.rag = state
     # Every route but the page, its static files and /health needs a key when keys are set.
@@ -292,6 +297,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
     def page():
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
+    add_docs(app, keyed)
     app.mount("/static", _PageStaticFiles(directory=STATIC), name="static")
 
     @app.get("/health", response_model=Health, summary="Readiness, index size and model names")
@@ -504,24 +510,6 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         opening = [chunk({"role": "assistant", "content": ""})]
         return _event_stream(request, generation, first, frames, opening, closing=[{"data": "[DONE]"}])
 
-    default_openapi = app.openapi
-
-    def openapi() -> dict:
-        """FastAPI documents 422 as `{"detail": [objects]}`; this service sends `{"detail": str}`."""
-        if app.openapi_schema is None:
-            schema = default_openapi()
-            schemas = schema.get("components", {}).get("schemas", {})
-            if "HTTPValidationError" in schemas:
-                schemas["HTTPValidationError"] = {
-                    "title": "HTTPValidationError",
-                    "type": "object",
-                    "required": ["detail"],
-                    "properties": {"detail": {"type": "string", "title": "Detail"}},
-                }
-                schemas.pop("ValidationError", None)
-        return app.openapi_schema
-
-    app.openapi = openapi
     return app
 
 

@@ -359,6 +359,18 @@ def test_docs_and_openapi(client):
         assert "text/event-stream" in schema["paths"][path]["post"]["responses"]["200"]["content"], path
 
 
+@pytest.mark.parametrize("url", ["/docs", "/redoc"])
+def test_doc_pages_load_their_scripts_from_this_server(client, url):
+    page = client.get(url)
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert any(a.endswith(".js") for a in assets), assets
+    for asset in assets:
+        assert asset.startswith("/static/docs/"), asset  # no CDN
+        assert client.get(asset).status_code == 200, asset
+    assert "openapi.json" in page.text
+
+
 # Validation ----------------------------------------------------------------------------------
 
 

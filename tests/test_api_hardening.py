@@ -80,10 +80,24 @@ def test_v1_works_with_either_key(keyed_client, fake, key, method, url, body):
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("url", ["/health", "/", "/static/app.js", "/static/style.css"])
+@pytest.mark.parametrize("url", ["/health", "/", "/static/app.js", "/static/style.css", "/static/docs/swagger-ui.css"])
 def test_public_routes_need_no_key(keyed_client, url):
     response = keyed_client.get(url)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("url", ["/metrics", "/openapi.json", "/docs", "/redoc"])
+def test_metrics_and_docs_need_a_key(keyed_client, url):
+    detail = assert_json_detail(keyed_client.get(url), 401)
+    assert "API key" in detail
+    assert keyed_client.get(url, headers={"Authorization": "Bearer k2"}).status_code == 200
+
+
+def test_schema_documents_the_bearer_key(keyed_client):
+    schema = keyed_client.get("/openapi.json", headers={"Authorization": "Bearer k1"}).json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/ask"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]
 
 
 def test_health_says_auth_is_required(keyed_client):

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from server_process import running_server
+from server_process import free_port, running_server
 from rag.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
@@ -84,6 +86,85 @@ def page(browser, server):
     page.wait_for_selector('#status[data-state="ready"]', timeout=30_000)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def modelless_url(tmp_path_factory):
+    """The app served in this process over an empty folder: no index and no model, which the
+    doc pages and the chat page's own files do not need."""
+    import uvicorn
+
+    from api.app import create_app
+    from rag.settings import Settings
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("no-index"), api_keys=[])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, warm_up=False), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def offline_page(browser):
+    """A page whose requests to any other host are refused (and recorded in `page.blocked`)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.blocked = []
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+
+    def only_this_machine(route):
+        url = urlparse(route.request.url)
+        if url.scheme in ("http", "https", "ws", "wss") and url.hostname not in ("127.0.0.1", "localhost"):
+            page.blocked.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", only_this_machine)
+    return page
+
+
+def test_docs_render_with_no_network(browser, modelless_url):
+    page = offline_page(browser)
+    try:
+        page.goto(modelless_url + "/docs", wait_until="domcontentloaded")
+        for path in ("/v1/ask", "/v1/search", "/v1/sources/{source}", "/v1/chat/completions", "/health"):
+            page.locator(".opblock-summary-path", has_text=path).first.wait_for(state="visible", timeout=30_000)
+        assert page.get_by_text("/v1/ask", exact=True).first.is_visible()
+        assert page.locator(".opblock").count() == 5
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "docs-offline.png"))
+        assert page.blocked == []  # it asked for nothing beyond this machine
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_chat_page_runs_under_its_content_security_policy(browser, modelless_url):
+    page = offline_page(browser)
+    try:
+        page.add_init_script("""
+            window.__violations = [];
+            document.addEventListener('securitypolicyviolation',
+                e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+        """)
+        response = page.goto(modelless_url + "/", wait_until="domcontentloaded")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        # app.js ran and fetched /health (no index here, so the page says it is not ready)
+        page.wait_for_selector('#status:not([data-state="unknown"])', timeout=30_000)
+        page.fill("#question", "Typing resizes the box from app.js")
+        assert page.evaluate("getComputedStyle(document.querySelector('#composer')).display") == "flex"  # style.css
+        assert page.evaluate("window.__violations") == []
+        assert page.blocked == [] and page.errors == []
+    finally:
+        page.context.close()
 
 
 def ask(page, question: str):
