@@ -41,6 +41,7 @@ from rag.text import (
     Quantity,
     Sentence,
     content_words,
+    mask_quantities,
     names,
     numbers,
     quantities,
@@ -277,7 +278,8 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     """A how-much, how-many or when question answered without any number (or date words), a
     question in one currency (or in percent) answered in another, a how-many question answered
     with only money or percentages, a who-question naming nobody."""
-    units = [m.group(0).lower() for m in _UNITS.finditer(question)]
+    # A unit inside a figure the question states ("dip by as much as 3%") is context, not what it asks for.
+    units = [m.group(0).lower() for m in _UNITS.finditer(mask_quantities(question))]
     asked = {q.currency or q.kind for unit in units for q in quantities("1" + ("" if unit == "%" else " ") + unit)}
     given = {q.currency or q.kind for q in quantities(claim)}
     if asked and not asked & given:

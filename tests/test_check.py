@@ -142,6 +142,9 @@ def test_answer_type_rules():
     assert answer_type_missing("Who runs Alibaba?", "the company is run well.")
     assert answer_type_missing("Who runs Alibaba?", "Eddie Wu runs Alibaba.") is None
     assert answer_type_missing("what is the purpose of the bill of rights", "It limits the monarch's powers.") is None
+    # A unit asked for is a unit without a figure; one inside a figure the question states is context.
+    assert answer_type_missing("What is the size of the investment in Chinese yuan?", "It is $53 billion.")
+    assert answer_type_missing("On which exchange did Alibaba's shares dip by as much as 3%?", "The Hong Kong stock exchange.") is None
 
 
 def test_a_how_many_question_is_not_answered_with_money():
