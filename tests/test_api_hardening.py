@@ -80,7 +80,9 @@ def test_v1_works_with_either_key(keyed_client, fake, key, method, url, body):
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("url", ["/health", "/", "/static/app.js", "/static/style.css", "/static/docs/swagger-ui.css"])
+@pytest.mark.parametrize(
+    "url", ["/health", "/", "/static/app.js", "/static/style.css", "/static/docs/swagger-ui.css"]
+)
 def test_public_routes_need_no_key(keyed_client, url):
     response = keyed_client.get(url)
     assert response.status_code == 200, response.text
