@@ -1,12 +1,14 @@
-"""The chat page in a real headless Chromium against a real `rag serve` (real local model).
+"""The chat page in a real headless Chromium.
 
-One server (module fixture) over a copy of seeds/ plus tests/data/xss/xss.md, a file whose
-lines hold HTML that would run script if the page ever inserted document text as markup.
-Two model calls in all: the first two tests. The others intercept `/v1/ask` in the browser
-(`page.route`) and answer it with a fixed answer object or event stream, so they check the
-page's rendering of the API's answer shape (checked `sentences`, `citations` with `spans`,
-statuses) without a model; `/v1/sources` still comes from the real server unless a test
-intercepts it too.
+Two servers. `server` (integration): a real `rag serve` (real embedder, real local model) over a
+copy of seeds/ plus tests/data/xss/xss.md, a file whose lines hold HTML that would run script if
+the page ever inserted document text as markup; two model calls in all, the two integration
+tests. `fake_served`: the app served in this process over the same files, indexed with the
+hashing test embedder, with the fake LLM; the page tests on it intercept `/v1/ask` in the browser
+(`page.route`) and answer it with a fixed answer object or event stream, so they check the page's
+rendering of the API's answer shape (checked `sentences`, `citations` with `spans`, statuses)
+without a model, while `/health` and `/v1/sources` come from the served app unless a test
+intercepts them too. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pytest
 from server_process import free_port, running_server
 from rag.settings import PROJECT_ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -75,38 +77,85 @@ def browser():
             browser.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def open_page(browser, url: str, viewport: dict | None = None):
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []  # uncaught exceptions in the page
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors
-    page.goto(server.url + "/", wait_until="domcontentloaded")
+    page.goto(url + "/", wait_until="domcontentloaded")
     page.wait_for_selector('#status[data-state="ready"]', timeout=30_000)
+    return page
+
+
+@pytest.fixture
+def model_page(browser, server):
+    """The page on the real server (real model)."""
+    page = open_page(browser, server.url)
     yield page
-    context.close()
+    page.context.close()
 
 
-@pytest.fixture(scope="module")
-def modelless_url(tmp_path_factory):
-    """The app served in this process over an empty folder: no index and no model, which the
-    doc pages and the chat page's own files do not need."""
+def serve_in_thread(app) -> tuple[str, object, threading.Thread]:
     import uvicorn
 
-    from api.app import create_app
-    from rag.settings import Settings
-
-    settings = Settings(index_dir=tmp_path_factory.mktemp("no-index"), api_keys=[])
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, warm_up=False), port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture(scope="module")
+def fake_served(tmp_path_factory):
+    """The app served in this process over seeds/ and xss.md: hashing embedder, fake LLM."""
+    from embedding_fakes import HashingEmbedder
+    from fakes import install_fake_llm
+
+    from api.app import create_app
+    from rag.service import RagService
+    from rag.settings import Settings
+
+    corpus = tmp_path_factory.mktemp("browser-fake-corpus")
+    for path in sorted((PROJECT_ROOT / "seeds").iterdir()):
+        if path.is_file():
+            shutil.copy2(path, corpus / path.name)
+    shutil.copy2(XSS_DIR / "xss.md", corpus / "xss.md")
+    fake = install_fake_llm()
+    settings = Settings(index_dir=tmp_path_factory.mktemp("browser-fake-index"), corpus=corpus,
+                        llm_model="fake/model", api_keys=[])
+    service = RagService(settings, embedder=HashingEmbedder())
+    service.index([corpus], progress=False)
+    service.warm_up(llm=False)
+    url, server, thread = serve_in_thread(create_app(settings, service, warm_up=False, load_llm=False))
+    yield url
+    server.should_exit = True
+    thread.join(10)
+    fake.reset()
+
+
+@pytest.fixture
+def page(browser, fake_served):
+    """The page on the in-process app (no model); tests answer /v1/ask themselves."""
+    page = open_page(browser, fake_served)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def modelless_url(tmp_path_factory):
+    """The app served in this process over an empty folder: no index and no model, which the
+    doc pages and the chat page's own files do not need."""
+    from api.app import create_app
+    from rag.settings import Settings
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("no-index"), api_keys=[])
+    url, server, thread = serve_in_thread(create_app(settings, warm_up=False))
+    yield url
     server.should_exit = True
     thread.join(10)
 
@@ -174,7 +223,9 @@ def ask(page, question: str):
     return page.locator(DONE).last
 
 
-def test_answer_with_citation_opens_source_lines(page):
+@pytest.mark.integration
+def test_answer_with_citation_opens_source_lines(model_page):
+    page = model_page
     ARTIFACTS.mkdir(exist_ok=True)
     message = ask(page, "What was Alibaba's net income in the fourth quarter?")
     text = message.inner_text()
@@ -207,7 +258,9 @@ def test_answer_with_citation_opens_source_lines(page):
     assert page.errors == []
 
 
-def test_document_html_is_shown_as_text_never_run(page):
+@pytest.mark.integration
+def test_document_html_is_shown_as_text_never_run(model_page):
+    page = model_page
     message = ask(page, "How long does the Zorblax 9000 take to boil one litre of water?")
     # open every passage list (not-found answers show related passages collapsed)
     page.evaluate("document.querySelectorAll('details.passages').forEach(d => d.open = true)")
@@ -280,6 +333,15 @@ def record_streamed_sentences(page) -> None:
     }""")
 
 
+def text_without_chips(locator) -> str:
+    """The element's text with its citation chips taken out."""
+    return locator.evaluate("""n => {
+        const copy = n.cloneNode(true);
+        copy.querySelectorAll('button.citation-chip, .citation-raw').forEach(c => c.remove());
+        return copy.textContent.replace(/\\s+/g, ' ').replace(/ ([.!?])/g, '$1').trim();
+    }""")
+
+
 def net_income_answer() -> tuple[dict, dict, str]:
     """An answer whose first sentence cites line 6 with a span; its second sentence failed the check."""
     line = corpus_line(NET_INCOME_SOURCE, 6)
@@ -326,7 +388,10 @@ def test_checked_sentences_chips_and_span_highlight(page):
     answer_text = message.locator(".answer-text")
     assert answer_text.count() == 1
     shown = answer_text.inner_text()
-    assert "Net income was ¥48.9 billion ($6.45 billion)." in shown, shown
+    assert text_without_chips(answer_text) == "Net income was ¥48.9 billion ($6.45 billion).", shown
+    # the chip stands where the service writes the label: before the sentence's period
+    assert answer_text.locator(".sentence .cite-group").evaluate(
+        "g => [...g.childNodes].map(n => n.className)") == ["citation-chip", "sentence-end"]
     assert UNSUPPORTED not in shown, shown
     assert f"[{NET_INCOME_SOURCE}:6]" not in shown, shown  # the label is a chip, not text
     # the dropped claim is never visible as answer text (at most in a collapsed, marked detail)
@@ -452,4 +517,178 @@ def test_status_wording(page, status, http_status, heading, shows_passages):
         assert "Some words from the model." not in text  # the fixed wording, not unchecked text
     for other in {NO_ANSWER_TEXT, UNVERIFIED_TEXT, "The model is unavailable"} - {heading}:
         assert other not in text
+    # the card says its title once: the body does not restate it
+    assert message.locator(".notice-head").count() == 1
+    assert text.count(heading) == 1, text
+    if status == "unverified":
+        assert text.count("Related passages") == 1, text
+        assert passages.first.locator("summary").inner_text() == "Passages (1)"
+        ARTIFACTS.mkdir(exist_ok=True)
+        message.screenshot(path=str(ARTIFACTS / "card-unverified.png"))
     assert page.errors == []
+
+
+# ------------------------------------------------------------- answers from `sentences`
+
+
+def test_answer_is_rendered_from_sentences_not_the_answer_text(page):
+    """The shown answer comes from the checked `sentences` and `citations`: an absent or different
+    `answer` text changes nothing, labels inside a sentence's text become chips, and a delta's
+    `text` is not what is shown either."""
+    answer, delta, _ = net_income_answer()
+    label = f"[{NET_INCOME_SOURCE}:6]"
+    second = {"text": f"It beat forecasts {label}.", "supported": True, "citations": [label], "reason": None}
+    answer["sentences"] = [answer["sentences"][0], second, answer["sentences"][1]]
+    del answer["answer"]
+    route_ask(page, json_body=answer)
+    message = ask(page, "What was Alibaba's net income in the fourth quarter?")
+    assert message.get_attribute("data-status") == "answered"
+    answer_text = message.locator(".answer-text")
+    assert text_without_chips(answer_text) == "Net income was ¥48.9 billion ($6.45 billion). It beat forecasts.", (
+        answer_text.inner_text())
+    assert label not in answer_text.inner_text()
+    assert answer_text.locator("button.citation-chip").count() == 2
+    assert UNSUPPORTED not in answer_text.inner_text()
+    assert page.errors == []
+
+    # streamed: the deltas' and the answer's `text` say something else; the sentences are shown
+    page.unroute("**/v1/ask")
+    answer, delta, _ = net_income_answer()
+    answer["answer"] = "NOT THIS TEXT [bogus.txt:1]."
+    delta = dict(delta, text="NOR THIS ONE [bogus.txt:2]. ")
+    route_ask(page, sse_body=sse([("delta", delta), ("answer", answer)]))
+    record_streamed_sentences(page)
+    message = ask(page, "What was Alibaba's net income in the fourth quarter?")
+    streamed = page.evaluate("window.__streamed")
+    assert len(streamed) == 1 and streamed[0]["chips"] == 1, streamed
+    assert "NOR THIS ONE" not in streamed[0]["text"] and "Net income was" in streamed[0]["text"], streamed
+    shown = message.locator(".answer-text")
+    assert text_without_chips(shown) == "Net income was ¥48.9 billion ($6.45 billion).", shown.inner_text()
+    body = message.inner_text()
+    assert "NOT THIS TEXT" not in body and "bogus.txt" not in body, body
+    chip = shown.locator("button.citation-chip")
+    chip.click()
+    page.wait_for_selector('#source-panel[data-loaded="true"]', timeout=30_000)
+    assert page.locator("#source-panel .source-line.cited").evaluate_all("rows => rows.map(r => r.dataset.line)") == ["6"]
+    assert page.locator("#source-panel mark.span").count() == 1
+    assert page.errors == []
+
+
+LONG_SENTENCE = ("Alibaba's fourth-quarter earnings further bolstered investor confidence, with revenue rising 8% "
+                 "to ¥280.2 billion and net income hitting ¥48.9 billion ($6.45 billion).")
+
+
+def chip_and_period_lines(page) -> list[dict]:
+    """For each width of the answer box from 140 to 720 px: whether the chip wrapped below the
+    sentence's first line, and whether the chip and its period share a line box."""
+    return page.evaluate("""() => {
+        const box = document.querySelector('.message.assistant[data-done="true"] .answer-text');
+        const chip = box.querySelector('button.citation-chip');
+        const end = box.querySelector('.sentence-end');
+        const out = [];
+        for (let w = 140; w <= 720; w += 6) {
+            box.style.width = w + 'px';  // CSSOM, which the page's CSP allows
+            const c = chip.getBoundingClientRect();
+            const e = end.getBoundingClientRect();
+            const first = box.getClientRects()[0];
+            const r = document.createRange();
+            r.selectNodeContents(box.querySelector('.sentence').firstChild);
+            const textTop = r.getClientRects()[0].top;
+            out.push({w, wrapped: c.top > textTop + 4,
+                      sameLine: e.top < c.bottom && e.bottom > c.top && e.left >= c.right - 1,
+                      after: end.previousElementSibling === chip});
+        }
+        box.style.width = '';
+        return out;
+    }""")
+
+
+def test_wrapped_chip_keeps_its_period(page):
+    """A chip that wraps to the next line takes the sentence's period with it: at every width the
+    period sits right after the chip, on the chip's line."""
+    answer, _, _ = net_income_answer()
+    answer["sentences"] = [dict(answer["sentences"][0], text=LONG_SENTENCE)]
+    route_ask(page, json_body=answer)
+    page.set_viewport_size({"width": 360, "height": 800})
+    ask(page, "What was Alibaba's net income in the fourth quarter?")
+    lines = chip_and_period_lines(page)
+    assert any(x["wrapped"] for x in lines), lines  # some widths did wrap the chip
+    bad = [x for x in lines if not (x["sameLine"] and x["after"])]
+    assert bad == [], bad
+    # nothing after the chip group: the period is inside it, never a text node of its own
+    assert page.locator(".answer-text .sentence").last.evaluate(
+        "s => s.lastChild.nodeType === 1 && s.lastChild.matches('.cite-group')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chip-period-phone.png"))
+    assert page.errors == []
+
+
+def test_logo_is_a_plain_brand_mark(page):
+    """The mark beside the name is not a control: no button or link, not focusable, hidden from
+    assistive tech, no pointer cursor, not a menu-like glyph; the name is the page's heading."""
+    logo = page.locator(".topbar .logo")
+    assert logo.count() == 1
+    assert logo.evaluate("n => n.tagName") == "SPAN"
+    assert logo.get_attribute("aria-hidden") == "true"
+    assert logo.get_attribute("tabindex") is None and logo.get_attribute("role") is None
+    assert logo.evaluate("n => n.closest('button, a, [role], [tabindex], [onclick]') === null")
+    assert logo.evaluate("n => getComputedStyle(n).cursor") != "pointer"
+    assert page.locator(".brand").evaluate("n => getComputedStyle(n).cursor") != "pointer"
+    assert logo.text_content().strip() not in {"≡", "☰", "⋮", "…"}
+    assert page.get_by_role("heading", level=1, name="rag-lines").count() == 1
+    assert page.locator(".topbar button, .topbar a, .topbar [role=button]").count() == 0
+    # keyboard focus never lands on it
+    page.locator("body").focus()
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        assert page.evaluate("!document.activeElement.closest('.brand')")
+    assert logo.evaluate("n => { n.focus(); return document.activeElement !== n; }")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".topbar").screenshot(path=str(ARTIFACTS / "brand.png"))
+    assert page.errors == []
+
+
+def test_rendered_answers_keep_to_the_content_security_policy(browser, fake_served):
+    """An answer with chips, a dropped claim, the source panel and a status card, all rendered
+    under the page's CSP without a violation (no inline script, no style attributes)."""
+    page = offline_page(browser)
+    try:
+        page.add_init_script("""
+            window.__violations = [];
+            document.addEventListener('securitypolicyviolation',
+                e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+        """)
+        response = page.goto(fake_served + "/", wait_until="domcontentloaded")
+        assert "style-src 'self'" in response.headers["content-security-policy"]
+        page.wait_for_selector('#status[data-state="ready"]', timeout=30_000)
+        answer, delta, _ = net_income_answer()
+        route_ask(page, sse_body=sse([("delta", delta), ("answer", answer)]))
+        message = ask(page, "What was Alibaba's net income in the fourth quarter?")
+        message.locator("details.dropped summary").click()
+        message.locator(".answer-text button.citation-chip").click()
+        page.wait_for_selector('#source-panel[data-loaded="true"]', timeout=30_000)
+        page.keyboard.press("Escape")
+        page.unroute("**/v1/ask")
+        route_ask(page, json_body=status_answer("unverified", "Some words."))
+        ask(page, "How long does the Zorblax 9000 take to boil one litre of water?")
+        page.fill("#question", "a\nb\nc")  # autoGrow sets the height through CSSOM
+        assert page.evaluate("window.__violations") == []
+        assert page.locator("[style]").evaluate_all("ns => ns.map(n => n.id || n.className)") in ([], ["question"])
+        assert page.blocked == [] and page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_page_files_have_no_inline_code():
+    """What the CSP would block, checked in the files themselves."""
+    import re
+
+    static = PROJECT_ROOT / "api" / "static"
+    html = (static / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []  # every script is a file
+    assert "<style" not in html and not re.search(r"\sstyle=", html)
+    assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers
+    script = (static / "app.js").read_text(encoding="utf-8")
+    assert ".innerHTML" not in script and "insertAdjacentHTML" not in script
+    assert not re.search(r"setAttribute\(\s*[\"']style", script) and "cssText" not in script
+    assert "eval(" not in script and "new Function" not in script

@@ -299,31 +299,47 @@
     return btn;
   }
 
-  /** One checked sentence followed by chips for its citations. */
+  // The sentence's closing punctuation (and any closing quote or bracket after it), e.g. "." or ".)".
+  const SENTENCE_END = /[.!?\u2026;:]+["'\u201d\u2019\u00bb)\]]*$/u;
+
+  /** [body, end]: the sentence without and with only its closing punctuation. */
+  function splitSentenceEnd(text) {
+    const m = SENTENCE_END.exec(text);
+    return m ? [text.slice(0, m.index).trimEnd(), m[0]] : [text, ""];
+  }
+
+  /**
+   * One checked sentence with chips for its citations, written as the service writes it:
+   * "body [chip]." The chips and the closing punctuation sit together in one no-wrap group,
+   * so a chip that wraps takes its period along instead of leaving it alone on a line.
+   */
   function renderSentence(sentence, cites) {
     const span = el("span", { className: "sentence", attrs: { "data-supported": "true" } });
-    span.append(document.createTextNode(sentenceText(sentence)));
-    const labels = (Array.isArray(sentence.citations) ? sentence.citations : []).filter((l) => typeof l === "string");
-    if (labels.length) {
-      const group = el("span", { className: "cite-group" });
-      const seen = new Set();
-      for (const label of labels) {
-        if (seen.has(label)) continue;
-        seen.add(label);
-        const c = cites.get(label);
-        if (c && c.verified !== false) {
-          group.append(makeChip(c));
-        } else {
-          // a label without a (verified) citation object: plain, muted text, never a link
-          group.append(el("span", {
-            className: "citation-raw",
-            text: label,
-            title: c ? "This citation could not be verified" : "Not a verified citation",
-          }));
-        }
-      }
-      span.append(document.createTextNode(" "), group);
+    const text = sentenceText(sentence);
+    const labels = [...new Set((Array.isArray(sentence.citations) ? sentence.citations : [])
+      .filter((l) => typeof l === "string" && l))];
+    if (!labels.length) {
+      span.append(document.createTextNode(text));
+      return span;
     }
+    const [body, end] = splitSentenceEnd(text);
+    const group = el("span", { className: "cite-group" });
+    for (const label of labels) {
+      const c = cites.get(label);
+      if (c && c.verified !== false) {
+        group.append(makeChip(c));
+      } else {
+        // a label without a (verified) citation object: plain, muted text, never a link
+        group.append(el("span", {
+          className: "citation-raw",
+          text: label,
+          title: c ? "This citation could not be verified" : "Not a verified citation",
+        }));
+      }
+    }
+    if (end) group.append(el("span", { className: "sentence-end", text: end }));
+    if (body) span.append(document.createTextNode(body), document.createTextNode(" "));
+    span.append(group);
     return span;
   }
 
@@ -504,7 +520,8 @@
       // nothing in the answer passed the check: show what was found, never the unchecked text
       ui.node.classList.add("not-found", "unverified");
       content.push(noticeHead(STATUS_TEXT.unverified, "?"));
-      content.push(renderPassages(answer.passages, "Related passages", true));
+      // the heading already says that related passages were found: the list is just "Passages"
+      content.push(renderPassages(answer.passages, "Passages", true));
       content.push(renderDropped(sentences));
       content.push(metaLine(answer));
       ui.finish("unverified", content);
@@ -523,11 +540,28 @@
     ui.finish(status, content);
   }
 
+  /**
+   * The detail under the "The model is unavailable" heading, without repeating it: the service
+   * says "The model is unavailable (reason); here are the passages that were found.", and the
+   * card shows the heading once, then "reason; here are ...".
+   */
+  function unavailableDetail(text) {
+    const title = STATUS_TEXT.model_unavailable;
+    let rest = String(text || "").trim();
+    if (rest.toLowerCase().startsWith(title.toLowerCase())) {
+      rest = rest.slice(title.length).trim();
+      const m = /^\(([^]*?)\)\s*([;:,.]\s*)?([^]*)$/.exec(rest);
+      if (m) rest = m[3] ? `${m[1]}; ${m[3]}` : m[1];
+      rest = rest.replace(/^[;:,.\s]+/, "");
+    }
+    return rest;
+  }
+
   /** The error card for model_unavailable: the answer text as detail, plus the passages. */
   function renderUnavailable(ui, answer, detail, retry) {
     ui.node.classList.add("error", "model-unavailable");
     const content = [noticeHead(STATUS_TEXT.model_unavailable, "!", "error")];
-    const text = typeof answer.answer === "string" && answer.answer ? answer.answer : detail;
+    const text = unavailableDetail(typeof answer.answer === "string" && answer.answer ? answer.answer : detail);
     if (text) content.push(el("div", { className: "error-detail unavailable-detail", text }));
     content.push(renderPassages(answer.passages, "Passages", true));
     content.push(metaLine(answer));
