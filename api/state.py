@@ -1,32 +1,84 @@
-"""What one app holds: settings, the service, the answer gate, readiness and metrics."""
+"""What one app holds: settings, the service, the answer gate, the search pool, readiness and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Annotated
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from rag.errors import IndexError_, InputError, RagError
+from rag.errors import IndexError_, InputError, OverloadedError, RagError
 from rag.service import RagService
 from rag.settings import Settings
 from rag.streaming import GenerationGate
 
 log = logging.getLogger("rag.api")
+T = TypeVar("T")
 
 
 class QuestionTooLong(InputError):
     http_status = 413
 
 
+class SearchPool:
+    """Runs searches off the event loop, at most `max_concurrent` at once, in threads of their own:
+    apart from the answer slots and from anyio's shared pool of 40 threads, so that searches
+    neither wait behind answers nor pile 40 deep onto a few cores.
+
+    Up to `max_queued` more wait (on the event loop, first come first served) for up to
+    `timeout_s`; beyond either, OverloadedError (503 with Retry-After), as for answers.
+    """
+
+    retry_after_s = 1  # a search takes milliseconds: a slot frees soon
+
+    def __init__(self, max_concurrent: int, max_queued: int, timeout_s: float):
+        if max_concurrent < 1 or max_queued < 0:
+            raise ValueError("max_concurrent must be >= 1 and max_queued >= 0")
+        self.max_concurrent = max_concurrent
+        self.max_queued = max_queued
+        self.timeout_s = timeout_s
+        self.rejected = 0
+        self._slots = anyio.CapacityLimiter(max_concurrent)
+        self._threads = ThreadPoolExecutor(max_concurrent, thread_name_prefix="search")
+
+    @property
+    def running(self) -> int:
+        return self._slots.borrowed_tokens
+
+    @property
+    def waiting(self) -> int:
+        return self._slots.statistics().tasks_waiting
+
+    async def run(self, function: Callable[..., T], *args) -> T:
+        if self._slots.available_tokens == 0 and self.waiting >= self.max_queued:
+            self.rejected += 1
+            raise OverloadedError("too many searches are waiting; retry shortly", self.retry_after_s)
+        borrower = object()
+        with anyio.move_on_after(self.timeout_s) as wait:
+            await self._slots.acquire_on_behalf_of(borrower)
+        if wait.cancelled_caught:
+            self.rejected += 1
+            raise OverloadedError(f"no search slot came free within {self.timeout_s:g} s; retry shortly", self.retry_after_s)
+        try:
+            # Shielded: a client that leaves must not free the slot while its thread still searches.
+            with anyio.CancelScope(shield=True):
+                return await asyncio.wrap_future(self._threads.submit(function, *args))
+        finally:
+            self._slots.release_on_behalf_of(borrower)
+
+
 class Metrics:
     """Prometheus metrics in a registry of this app's own, so that several apps in one process
     (as in the tests) never share or clash over counters."""
 
-    def __init__(self, gate: GenerationGate):
+    def __init__(self, gate: GenerationGate, searches: SearchPool):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "rag_requests", "HTTP requests by route template and status", ["route", "status"], registry=self.registry
@@ -37,6 +89,7 @@ class Metrics:
             "rag_completion_tokens", "Completion tokens of finished answers", registry=self.registry
         )
         self.registry.register(_GateCollector(gate))
+        self.registry.register(_SearchCollector(searches))
 
 
 class _GateCollector(Collector):
@@ -53,6 +106,20 @@ class _GateCollector(Collector):
         )
 
 
+class _SearchCollector(Collector):
+    """The search pool's own counts, read when scraped."""
+
+    def __init__(self, searches: SearchPool):
+        self.searches = searches
+
+    def collect(self):
+        yield GaugeMetricFamily("rag_searches_running", "Searches running now", value=self.searches.running)
+        yield GaugeMetricFamily("rag_searches_waiting", "Searches waiting for a slot", value=self.searches.waiting)
+        yield CounterMetricFamily(
+            "rag_searches_rejected", "Searches refused with 503 (queue full or wait too long)", value=self.searches.rejected
+        )
+
+
 class AppState:
     def __init__(self, settings: Settings, service: RagService):
         self.settings = settings
@@ -62,7 +129,10 @@ class AppState:
         self.gate = GenerationGate(
             settings.max_concurrent_generations, settings.max_queued_generations, settings.queue_timeout_s
         )
-        self.metrics = Metrics(self.gate)
+        self.searches = SearchPool(
+            settings.max_concurrent_searches, settings.max_queued_searches, settings.search_queue_timeout_s
+        )
+        self.metrics = Metrics(self.gate, self.searches)
 
     def warm_up(self, llm: bool) -> None:
         try:
@@ -88,4 +158,9 @@ def get_state(request: Request) -> AppState:
     return request.app.state.rag
 
 
-State = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    # async: FastAPI runs a plain-def dependency in a worker thread, a thread hop per request.
+    return get_state(request)
+
+
+State = Annotated[AppState, Depends(_state)]

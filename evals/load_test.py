@@ -6,7 +6,10 @@ Starts the server (index built into a temporary folder from --corpus [seeds/]) w
 server's own defaults (max_concurrent_generations=2, max_queued_generations=8; the test
 profile RAG_CONFIG is dropped), then runs:
 
-  a) --search-clients [50] concurrent clients on GET /v1/search for --search-seconds [30];
+  a0) one client on GET /v1/search for --single-seconds [5]: the single-client rate (1 / its p50);
+  a) --search-clients [50] concurrent clients on GET /v1/search for --search-seconds [30],
+     checked against the serving targets: no errors, throughput at least 1.5 x the single-client
+     rate, p95 at most 2 x p50 (both phases ask the same questions, so both see a warm query cache);
   b) --ask-clients [4] concurrent clients on POST /v1/ask (real local model), each asking
      --ask-per-client [2] questions, no new question after --ask-seconds [120];
   c) during b, one client searching every --during-interval [1] s: search latency while
@@ -150,8 +153,8 @@ async def _timed(client: httpx.AsyncClient, phase: Phase, method: str, url: str,
     return response
 
 
-async def search_phase(url: str, pid: int, clients: int, seconds: float) -> Phase:
-    phase = Phase("a) search")
+async def search_phase(url: str, pid: int, clients: int, seconds: float, name: str = "a) search") -> Phase:
+    phase = Phase(name)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         await client.get("/v1/search", params={"q": "warm up", "k": 5})
@@ -230,12 +233,40 @@ def _print(summary: dict) -> None:
         print(f"  answers: {summary['answers']}")
 
 
+def search_targets(single: dict, many: dict) -> dict:
+    """The serving targets for concurrent search, against the single-client rate of the same run."""
+    single_rate = 1000 / single["latency_ms"]["p50"]
+    p50, p95 = many["latency_ms"]["p50"], many["latency_ms"]["p95"]
+    checks = {
+        "no_errors": not many["errors"] and many["busy_503"] == 0,
+        "throughput_at_least_1.5x_single": many["ok_rps"] >= 1.5 * single_rate,
+        "p95_at_most_2x_p50": p95 is not None and p95 <= 2 * p50,
+    }
+    return {
+        "phase": "targets",
+        "single_client_rate_rps": round(single_rate, 1),
+        "throughput_ratio": round(many["ok_rps"] / single_rate, 2),
+        "p95_over_p50": round(p95 / p50, 2) if p95 else None,
+        **checks,
+        "met": all(checks.values()),
+    }
+
+
 async def run(args: argparse.Namespace, url: str, pid: int) -> list[dict]:
     results = []
     if args.search_seconds > 0:
+        single = None
+        if args.single_seconds > 0:
+            single = (await search_phase(url, pid, 1, args.single_seconds, "a0) search, one client")).summary()
+            _print(single)
+            results.append(single)
         summary = (await search_phase(url, pid, args.search_clients, args.search_seconds)).summary()
         _print(summary)
         results.append(summary)
+        if single is not None and single["latency_ms"]["p50"] and summary["latency_ms"]["p50"]:
+            targets = search_targets(single, summary)
+            print(f"  targets: {targets}")
+            results.append(targets)
     if args.ask_per_client > 0:
         asks, during = await ask_phase(
             url, pid, args.ask_clients, args.ask_per_client, args.ask_seconds, args.during_interval
@@ -251,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "seeds")
     parser.add_argument("--index-dir", type=Path, help="[a temporary folder]")
+    parser.add_argument("--single-seconds", type=float, default=5, help="one-client search phase (0: skip)")
     parser.add_argument("--search-clients", type=int, default=50)
     parser.add_argument("--search-seconds", type=float, default=30)
     parser.add_argument("--ask-clients", type=int, default=4)

@@ -184,19 +184,25 @@ class Retriever:
     def _merge(self, hits: list[_Hit]) -> list[Passage]:
         """Merge hits that overlap or touch in the same file; keep the best score of each group."""
         groups: list[list[_Hit]] = []
+        # Only groups of the same file can join: looking at those alone keeps this linear-ish
+        # (it was most of a cached search's time when every group was tried for every hit).
+        by_source: dict[str, list[list[_Hit]]] = {}
         for hit in hits:
             chunk = self.snapshot.chunks[hit.chunk_id]
-            home = next((group for group in groups if self._joinable(group, chunk)), None)
+            same_file = by_source.setdefault(chunk.source, [])
+            home = next((group for group in same_file if self._joinable(group, chunk)), None)
             if home is None:
                 groups.append([hit])
+                same_file.append(groups[-1])
                 continue
             home.append(hit)
             # The hit may bridge its group and another (hits on lines 2 and 4, then 3): join those too.
-            for other in [group for group in groups if group is not home]:
+            for other in [group for group in same_file if group is not home]:
                 source, start, end, start_char, end_char = self._span(other)
                 if self._joinable(home, Chunk(source, start, end, "", start_char, end_char)):
                     home.extend(other)
                     groups.remove(other)
+                    same_file.remove(other)
         passages = [self._passage(group) for group in groups]
         passages.sort(key=lambda p: -p.score)
         return passages

@@ -46,7 +46,12 @@ class RagService:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder(self.settings.embedding_model, self.settings.embedding_batch_size)
+            self._embedder = Embedder(
+                self.settings.embedding_model,
+                self.settings.embedding_batch_size,
+                query_cache_size=self.settings.query_cache_size,
+                query_threads=self.settings.embedding_query_threads,
+            )
         return self._embedder
 
     @property

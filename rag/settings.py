@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         description="Name of a packaged model (all-MiniLM-L6-v2) or a path to a sentence-transformers folder.",
     )
     embedding_batch_size: int = Field(32, gt=0)
+    query_cache_size: int = Field(1024, ge=0, description="Query embeddings kept for repeated questions (LRU); 0: none.")
+    embedding_query_threads: int = Field(
+        1, ge=1, description="torch threads encoding one query (more only oversubscribe the CPU under concurrent searches)."
+    )
     chunk_tokens: int = Field(200, ge=16, le=254, description="Word pieces per chunk (the model window is 256).")
     chunk_overlap_tokens: int = Field(0, ge=0, description="Word pieces of trailing lines repeated in the next chunk.")
     approximate_index_threshold: int = Field(
@@ -127,6 +131,12 @@ class Settings(BaseSettings):
     max_concurrent_generations: int = Field(2, ge=1)
     max_queued_generations: int = Field(8, ge=0)
     queue_timeout_s: float = Field(120.0, gt=0)
+    max_concurrent_searches: int = Field(
+        max(1, min(4, os.cpu_count() or 1)), ge=1,
+        description="Searches run at once, in threads of their own (apart from the answer slots); much of a search holds the GIL, so more than a few do not help.",
+    )
+    max_queued_searches: int = Field(64, ge=0, description="Searches waiting for a slot; beyond this, 503 with Retry-After.")
+    search_queue_timeout_s: float = Field(5.0, gt=0, description="Longest wait for a search slot before 503.")
 
     @field_validator("extensions")
     @classmethod

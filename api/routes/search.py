@@ -11,11 +11,11 @@ router = APIRouter()
 
 
 @router.get("/v1/search", response_model=SearchResponse, summary="The best passages for a question")
-def search(
+async def search(
     state: State,
     q: str = Query(min_length=1, description="The question or keywords.", examples=["Alibaba net income"]),
     k: int = Query(5, ge=1, le=50, description="Number of passages."),
 ):
     state.require_ready()
     state.check_length(q)
-    return SearchResponse(passages=state.service.search(q, k))
+    return SearchResponse(passages=await state.searches.run(state.service.search, q, k))
