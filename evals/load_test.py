@@ -216,7 +216,7 @@ async def ask_phase(
         metrics = (await client.get("/metrics")).text
     rejected = [line for line in metrics.splitlines() if line.startswith("rag_generations_rejected_total")]
     if rejected:
-        asks.notes["server_rejected_total"] = int(rejected[0].split()[-1])
+        asks.notes["server_rejected_total"] = int(float(rejected[0].split()[-1]))  # exposed as "1.0"
     return asks, during
 
 
