@@ -277,7 +277,11 @@ _STOPWORDS = frozenset(
     about after before during which who whom what when where why how all any both each more most other some such
     only own same too very can will would should could may might must just per via s""".split()
 )
-_NOT_NAMES = frozenset("The A An In On At For This That These Those It Its He She They I We You However Also And But Or".split())
+_NOT_NAMES = frozenset(
+    "The A An In On At For This That These Those It Its He She They I We You However Also And But Or".split()
+    # A company's legal form names no one new: "Alibaba Group Holding Ltd." is the "Alibaba Group" of the line.
+    + "Ltd Inc Corp Co Plc Llc LLC PLC Holding Holdings Limited Corporation Incorporated".split()
+)
 _stemmers = threading.local()  # a Stemmer object is not safe to share between threads
 
 

@@ -96,6 +96,13 @@ def test_name_the_line_never_mentions_is_rejected():
     assert rule("Who uses Alibaba's AI?", claim, "002_9fd4f84746180eec.txt:5") is None
 
 
+def test_a_companys_legal_form_is_not_a_name_the_line_must_mention():
+    # 003:8 says "Alibaba Group has announced ..."; the model wrote the company's full legal name.
+    claim = "Alibaba Group Holding Ltd. has announced an unprecedented $52.44 billion investment in AI."
+    assert rule("How much is Alibaba investing?", claim, "003_02a43008e7f09149.txt:8") is None
+    assert rule("How much is Alibaba investing?", claim.replace("Alibaba", "Tencent"), "003_02a43008e7f09149.txt:8")
+
+
 def test_names_from_the_question_are_left_to_the_judge():
     # "New York Stock Exchange" is in the question; the line says "NYSE".
     claim = "Alibaba's ticker symbol on the New York Stock Exchange is BABA."
