@@ -276,6 +276,8 @@ _STOPWORDS = frozenset(
     those there their they them he she his her has have had do does did not no so than then also into over under
     about after before during which who whom what when where why how all any both each more most other some such
     only own same too very can will would should could may might must just per via s""".split()
+    # Legal forms say nothing a claim must match ("Alibaba Group Holding Ltd." quotes "Alibaba Group").
+    + "ltd inc corp plc llc".split()
 )
 _NOT_NAMES = frozenset(
     "The A An In On At For This That These Those It Its He She They I We You However Also And But Or".split()

@@ -101,6 +101,11 @@ def test_a_companys_legal_form_is_not_a_name_the_line_must_mention():
     claim = "Alibaba Group Holding Ltd. has announced an unprecedented $52.44 billion investment in AI."
     assert rule("How much is Alibaba investing?", claim, "003_02a43008e7f09149.txt:8") is None
     assert rule("How much is Alibaba investing?", claim.replace("Alibaba", "Tencent"), "003_02a43008e7f09149.txt:8")
+    judge = ScriptedJudge(states=0.1)  # and the whole quote with the legal form added still counts as a quote
+    ref = "003_02a43008e7f09149.txt:8"
+    claim = claim.replace("in AI.", "in AI and cloud computing infrastructure over the next three years.")
+    assert checker(judge).states("How much is Alibaba investing?", claim, [evidence(claim, ref)], document(ref)).stated
+    assert judge.calls == []
 
 
 def test_names_from_the_question_are_left_to_the_judge():
