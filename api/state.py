@@ -88,36 +88,26 @@ class Metrics:
         self.completion_tokens = Counter(
             "rag_completion_tokens", "Completion tokens of finished answers", registry=self.registry
         )
-        self.registry.register(_GateCollector(gate))
-        self.registry.register(_SearchCollector(searches))
+        self.registry.register(_SlotsCollector(
+            gate, "rag_generations", "Generations running now", "Requests waiting for a generation",
+            "Requests refused with 503 (queue full or wait too long)"))
+        self.registry.register(_SlotsCollector(
+            searches, "rag_searches", "Searches running now", "Searches waiting for a slot",
+            "Searches refused with 503 (queue full or wait too long)"))
 
 
-class _GateCollector(Collector):
-    """The answer gate's own counts, read when scraped."""
+class _SlotsCollector(Collector):
+    """A bounded pool's own counts (running, waiting, rejected), read when scraped; the answer gate
+    and the search pool both keep them."""
 
-    def __init__(self, gate: GenerationGate):
-        self.gate = gate
-
-    def collect(self):
-        yield GaugeMetricFamily("rag_generations_running", "Generations running now", value=self.gate.running)
-        yield GaugeMetricFamily("rag_generations_waiting", "Requests waiting for a generation", value=self.gate.waiting)
-        yield CounterMetricFamily(
-            "rag_generations_rejected", "Requests refused with 503 (queue full or wait too long)", value=self.gate.rejected
-        )
-
-
-class _SearchCollector(Collector):
-    """The search pool's own counts, read when scraped."""
-
-    def __init__(self, searches: SearchPool):
-        self.searches = searches
+    def __init__(self, pool: GenerationGate | SearchPool, prefix: str, running: str, waiting: str, rejected: str):
+        self.pool, self.prefix = pool, prefix
+        self.help = {"running": running, "waiting": waiting, "rejected": rejected}
 
     def collect(self):
-        yield GaugeMetricFamily("rag_searches_running", "Searches running now", value=self.searches.running)
-        yield GaugeMetricFamily("rag_searches_waiting", "Searches waiting for a slot", value=self.searches.waiting)
-        yield CounterMetricFamily(
-            "rag_searches_rejected", "Searches refused with 503 (queue full or wait too long)", value=self.searches.rejected
-        )
+        yield GaugeMetricFamily(f"{self.prefix}_running", self.help["running"], value=self.pool.running)
+        yield GaugeMetricFamily(f"{self.prefix}_waiting", self.help["waiting"], value=self.pool.waiting)
+        yield CounterMetricFamily(f"{self.prefix}_rejected", self.help["rejected"], value=self.pool.rejected)
 
 
 class AppState:
