@@ -8,7 +8,9 @@ the top k are k different places.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from rag.indexer import embedding_text
 from rag.settings import Settings
 from rag.store import IndexSnapshot
 from rag.text import DocumentFrequencies
-from rag.types import Chunk, Passage
+from rag.types import Passage
 
 Mode = Literal["hybrid", "dense", "bm25"]
 # Keeps decimals and thousands together ("48.9", "1,000") so numbers match exactly.
@@ -52,35 +54,90 @@ class _Hit:
     dense: float  # cosine similarity to the query
 
 
+@dataclass(slots=True, eq=False)  # groups are told apart by identity, never by value
+class _Group:
+    """Hits merged into one passage: its span in one file and its best scores."""
+
+    source: str
+    start: int
+    end: int
+    start_char: int | None  # character offsets only while the group is one line whose chunks all have them
+    end_char: int | None
+    score: float
+    dense: float
+    # Text lines (not blank) before `start` and up to `end`: two groups have no text between
+    # them exactly when these ranges overlap or touch.
+    text_before: int
+    text_through: int
+
+    def absorb(self, other: _Group) -> bool:
+        """Take `other` in; True when that widened the span."""
+        before = (self.start, self.end, self.start_char, self.end_char)
+        start, end = min(self.start, other.start), max(self.end, other.end)
+        if start == end and self.start_char is not None and other.start_char is not None:
+            self.start_char, self.end_char = min(self.start_char, other.start_char), max(self.end_char, other.end_char)
+        else:
+            self.start_char = self.end_char = None
+        self.start, self.end = start, end
+        self.score = max(self.score, other.score)
+        self.dense = max(self.dense, other.dense)  # nan (BM25 only) throughout or nowhere
+        self.text_before = min(self.text_before, other.text_before)
+        self.text_through = max(self.text_through, other.text_through)
+        return (self.start, self.end, self.start_char, self.end_char) != before
+
+
+class _LineSums:
+    """Running totals over one file's lines, so that asking about any range of lines costs O(1)."""
+
+    def __init__(self, lines: Sequence[str]):
+        self._text = [0, *itertools.accumulate(1 if line.strip() else 0 for line in lines)]
+        self._chars = [0, *itertools.accumulate(len(line) + 1 for line in lines)]
+
+    def text_lines(self, start: int, end: int) -> int:
+        """Lines start..end (1-based, inclusive) that hold more than white space."""
+        return self._text[end] - self._text[start - 1]
+
+    def chars(self, start: int, end: int) -> int:
+        """Characters of lines start..end joined by newlines, plus one."""
+        return self._chars[end] - self._chars[start - 1]
+
+
 class BM25Index:
     def __init__(self, texts: Sequence[str]):
         import bm25s
         import Stemmer
+        from bm25s.stopwords import STOPWORDS_EN
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
 
-        self._bm25s = bm25s
         self._stemmer = Stemmer.Stemmer("english")
+        self._split = re.compile(_BM25_TOKEN_PATTERN).findall
+        self._stopwords = frozenset(STOPWORDS_EN)
         self._retriever = bm25s.BM25()
         self._size = len(texts)
-        self._retriever.index(self._tokenize(texts), show_progress=False)
-
-    def _tokenize(self, texts: Sequence[str]) -> list[list[str]]:
-        return self._bm25s.tokenize(
-            list(texts),
-            stopwords="en",
-            stemmer=self._stemmer,
-            token_pattern=_BM25_TOKEN_PATTERN,
-            return_ids=False,
-            show_progress=False,
+        corpus = bm25s.tokenize(
+            list(texts), stopwords=STOPWORDS_EN, stemmer=self._stemmer, token_pattern=_BM25_TOKEN_PATTERN,
+            return_ids=False, show_progress=False,
         )
+        self._retriever.index(corpus, show_progress=False)
+
+    def _query_tokens(self, query: str) -> list[str]:
+        """The query as bm25s.tokenize splits the corpus (lower case, pattern, stopwords, stems),
+        without its progress-bar machinery: a third of a cached search's time went there."""
+        return self._stemmer.stemWords([t for t in self._split(query.lower()) if t not in self._stopwords])
 
     def search(self, query: str, n: int) -> list[tuple[int, float]]:
+        """The best n chunks with a positive score, best first (ties in index order)."""
         n = min(n, self._size)
-        if n == 0:
+        tokens = self._query_tokens(query)
+        if n == 0 or not tokens:
             return []
-        ids, scores = self._retriever.retrieve(self._tokenize([query]), k=n, show_progress=False)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+        scores = self._retriever.get_scores(tokens)
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > n:
+            positive = np.sort(positive[np.argpartition(-scores[positive], n - 1)[:n]])
+        best = positive[np.argsort(-scores[positive], kind="stable")]
+        return [(int(i), float(scores[i])) for i in best]
 
 
 class Retriever:
@@ -93,6 +150,7 @@ class Retriever:
         self._bm25: BM25Index | None = None
         self._bm25_lock = threading.Lock()
         self._document_frequencies: DocumentFrequencies | None = None
+        self._sums: dict[str, _LineSums] = {}
         # Chunks that repeat text already seen (boilerplate across files) never become passages.
         seen: set[str] = set()
         self._searchable = np.ones(len(snapshot.chunks), dtype=bool)
@@ -135,11 +193,10 @@ class Retriever:
         bm25_hits = []
         if mode != "dense":
             bm25_hits = [(i, s) for i, s in self.bm25.search(query, candidates * 2) if self._searchable[i]][:candidates]
-        hits = self._fuse(dense_ids, bm25_hits, query_vector)
-        passages = self._merge(hits)
-        if self.reranker is not None:
-            passages = self.reranker.rerank(query, passages)
-        return passages[:k]
+        groups = self._merge(self._fuse(dense_ids, bm25_hits, query_vector))
+        if self.reranker is None:
+            return [self._passage(group) for group in groups[:k]]
+        return self.reranker.rerank(query, [self._passage(group) for group in groups])[:k]
 
     def _dense_ranking(self, query_vector: np.ndarray, n: int) -> list[int]:
         fetch = min(n * 2, self.snapshot.size)  # room for the unsearchable ones filtered out below
@@ -181,65 +238,61 @@ class Retriever:
         ordered = sorted(scores, key=lambda i: -scores[i])
         return [_Hit(i, scores[i], float(similarity[position[i]])) for i in ordered]
 
-    def _merge(self, hits: list[_Hit]) -> list[Passage]:
-        """Merge hits that overlap or touch in the same file; keep the best score of each group."""
-        groups: list[list[_Hit]] = []
+    def _merge(self, hits: list[_Hit]) -> list[_Group]:
+        """Merge hits that overlap or touch in the same file, best group first."""
+        groups: list[_Group] = []
         # Only groups of the same file can join: looking at those alone keeps this linear-ish
         # (it was most of a cached search's time when every group was tried for every hit).
-        by_source: dict[str, list[list[_Hit]]] = {}
+        by_source: dict[str, list[_Group]] = {}
         for hit in hits:
             chunk = self.snapshot.chunks[hit.chunk_id]
+            sums = self._line_sums(chunk.source)
+            arrival = _Group(
+                chunk.source, chunk.start_line, chunk.end_line, chunk.start_char, chunk.end_char, hit.score, hit.dense,
+                sums.text_lines(1, chunk.start_line - 1), sums.text_lines(1, chunk.end_line),
+            )
             same_file = by_source.setdefault(chunk.source, [])
-            home = next((group for group in same_file if self._joinable(group, chunk)), None)
+            home = next((group for group in same_file if self._joinable(group, arrival)), None)
             if home is None:
-                groups.append([hit])
-                same_file.append(groups[-1])
+                groups.append(arrival)
+                same_file.append(arrival)
                 continue
-            home.append(hit)
-            # The hit may bridge its group and another (hits on lines 2 and 4, then 3): join those too.
+            if not home.absorb(arrival):
+                continue
+            # The wider group may now reach another (hits on lines 2 and 4, then 3): join those too.
             for other in [group for group in same_file if group is not home]:
-                source, start, end, start_char, end_char = self._span(other)
-                if self._joinable(home, Chunk(source, start, end, "", start_char, end_char)):
-                    home.extend(other)
+                if self._joinable(home, other):
+                    home.absorb(other)
                     groups.remove(other)
                     same_file.remove(other)
-        passages = [self._passage(group) for group in groups]
-        passages.sort(key=lambda p: -p.score)
-        return passages
+        groups.sort(key=lambda g: -g.score)
+        return groups
 
-    def _span(self, group: list[_Hit]) -> tuple[str, int, int, int | None, int | None]:
-        chunks = [self.snapshot.chunks[h.chunk_id] for h in group]
-        start = min(c.start_line for c in chunks)
-        end = max(c.end_line for c in chunks)
-        if start == end and all(c.start_char is not None for c in chunks):
-            return chunks[0].source, start, end, min(c.start_char for c in chunks), max(c.end_char for c in chunks)
-        return chunks[0].source, start, end, None, None
-
-    def _joinable(self, group: list[_Hit], chunk: Chunk) -> bool:
-        source, start, end, start_char, end_char = self._span(group)
-        if chunk.source != source:
-            return False
-        lines = self.snapshot.documents[source].lines
-        low, high = min(start, chunk.start_line), max(end, chunk.end_line)
-        gap = range(min(end, chunk.end_line) + 1, max(start, chunk.start_line))
-        if any(lines[n - 1].strip() for n in gap):
+    def _joinable(self, group: _Group, other: _Group) -> bool:
+        if group.text_before > other.text_through or other.text_before > group.text_through:
             return False  # something unretrieved lies between them
-        if low == high and chunk.start_char is not None and start_char is not None:
-            merged = max(end_char, chunk.end_char) - min(start_char, chunk.start_char)
+        low, high = min(group.start, other.start), max(group.end, other.end)
+        if low == high and other.start_char is not None and group.start_char is not None:
+            merged = max(group.end_char, other.end_char) - min(group.start_char, other.start_char)
             return merged <= self.settings.max_passage_chars
-        return sum(len(lines[n - 1]) + 1 for n in range(low, high + 1)) <= self.settings.max_passage_chars
+        return self._line_sums(group.source).chars(low, high) <= self.settings.max_passage_chars
 
-    def _passage(self, group: list[_Hit]) -> Passage:
-        source, start, end, start_char, end_char = self._span(group)
+    def _line_sums(self, source: str) -> _LineSums:
+        sums = self._sums.get(source)
+        if sums is None:  # a race only builds the same table twice
+            sums = self._sums[source] = _LineSums(self.snapshot.documents[source].lines)
+        return sums
+
+    def _passage(self, group: _Group) -> Passage:
         return Passage(
-            source=source,
-            start_line=start,
-            end_line=end,
-            text=self.passage_text(source, start, end, start_char, end_char),
-            score=round(max(h.score for h in group), 6),
-            start_char=start_char,
-            end_char=end_char,
-            dense_score=None if np.isnan(group[0].dense) else round(max(h.dense for h in group), 4),
+            source=group.source,
+            start_line=group.start,
+            end_line=group.end,
+            text=self.passage_text(group.source, group.start, group.end, group.start_char, group.end_char),
+            score=round(group.score, 6),
+            start_char=group.start_char,
+            end_char=group.end_char,
+            dense_score=None if np.isnan(group.dense) else round(group.dense, 4),
         )
 
     def passage_text(self, source: str, start: int, end: int, start_char: int | None = None, end_char: int | None = None) -> str:

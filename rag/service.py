@@ -12,7 +12,7 @@ from rag.errors import InputError, SourceNotFoundError
 from rag.indexer import Indexer, IndexStats
 from rag.retriever import Mode, Retriever, load_reranker
 from rag.settings import Settings
-from rag.store import current_generation, load_snapshot
+from rag.store import generation_stamp, load_snapshot
 from rag.types import Answer, AnswerSentence, Passage
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,9 @@ class RagService:
         self.settings = settings
         self._embedder = embedder
         self._llm = llm
-        self._retriever: Retriever | None = None
-        self._generation: str | None = None
+        # The retriever and the stamp of CURRENT it was loaded at, as one value so that a reader
+        # without the lock never pairs one generation's stamp with another's retriever.
+        self._loaded: tuple[tuple[int, ...] | None, Retriever] | None = None
         self._lock = threading.Lock()
         self._answerer = None
 
@@ -85,18 +86,21 @@ class RagService:
         paths = paths or [self.settings.corpus]
         stats = Indexer(self.settings, self.embedder).build(paths, self.index_dir, progress=progress)
         with self._lock:
-            self._retriever = None
+            self._loaded = None
         return stats
 
     @property
     def retriever(self) -> Retriever:
-        generation = current_generation(self.index_dir)
+        stamp = generation_stamp(self.index_dir)
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == stamp:  # every search: no lock
+            return loaded[1]
         with self._lock:
-            if self._retriever is None or generation != self._generation:
+            if self._loaded is None or self._loaded[0] != stamp:
                 snapshot = load_snapshot(self.index_dir)
                 retriever = Retriever(snapshot, self.embedder, self.settings, load_reranker(self.settings.reranker))
-                self._retriever, self._generation = retriever, snapshot.manifest["generation"]
-            return self._retriever
+                self._loaded = (stamp, retriever)
+            return self._loaded[1]
 
     def warm_up(self, llm: bool = True) -> None:
         """Load the index, both retrievers and (optionally) the LLM now rather than on the first request."""

@@ -173,6 +173,18 @@ def remove_stale(index_dir: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
+def generation_stamp(index_dir: Path) -> tuple[int, ...] | None:
+    """What changes whenever CURRENT is swapped (one stat, no read: it is checked on every search),
+    or None when there is no CURRENT."""
+    try:
+        st = os.stat(os.path.join(index_dir, CURRENT))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise IndexCorruptError(str(index_dir), f"cannot read {CURRENT}: {exc.strerror}") from None
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
 def current_generation(index_dir: Path) -> str | None:
     try:
         name = (index_dir / CURRENT).read_text().strip()
