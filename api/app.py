@@ -34,6 +34,7 @@ def create_app(settings: Settings, service: RagService | None = None, warm_up: b
         else:
             state.status, state.detail = "ready", None
         yield
+        state.searches.close()
 
     app = FastAPI(
         title="rag-lines",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
 
@@ -15,9 +15,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from rag.errors import IndexError_, InputError, OverloadedError, RagError
+from rag.search_processes import SearchProcesses
 from rag.service import RagService
 from rag.settings import Settings
 from rag.streaming import GenerationGate
+from rag.types import Passage
 
 log = logging.getLogger("rag.api")
 T = TypeVar("T")
@@ -28,9 +30,10 @@ class QuestionTooLong(InputError):
 
 
 class SearchPool:
-    """Runs searches off the event loop, at most `max_concurrent` at once, in threads of their own:
-    apart from the answer slots and from anyio's shared pool of 40 threads, so that searches
-    neither wait behind answers nor pile 40 deep onto a few cores.
+    """Runs searches off the event loop, at most `max_concurrent` at once: in worker processes once
+    they have loaded (`processes`, one search each), in threads of this process until then or
+    without them. The threads are apart from the answer slots and from anyio's shared pool of 40,
+    so that searches neither wait behind answers nor pile 40 deep onto a few cores.
 
     Up to `max_queued` more wait (on the event loop, first come first served) for up to
     `timeout_s`; beyond either, OverloadedError (503 with Retry-After), as for answers.
@@ -38,15 +41,16 @@ class SearchPool:
 
     retry_after_s = 1  # a search takes milliseconds: a slot frees soon
 
-    def __init__(self, max_concurrent: int, max_queued: int, timeout_s: float):
+    def __init__(self, max_concurrent: int, max_queued: int, timeout_s: float, processes: SearchProcesses | None = None):
         if max_concurrent < 1 or max_queued < 0:
             raise ValueError("max_concurrent must be >= 1 and max_queued >= 0")
-        self.max_concurrent = max_concurrent
+        self.processes = processes
+        self.max_concurrent = processes.size if processes is not None else max_concurrent
         self.max_queued = max_queued
         self.timeout_s = timeout_s
         self.rejected = 0
-        self._slots = anyio.CapacityLimiter(max_concurrent)
-        self._threads = ThreadPoolExecutor(max_concurrent, thread_name_prefix="search")
+        self._slots = anyio.CapacityLimiter(self.max_concurrent)
+        self._threads = ThreadPoolExecutor(self.max_concurrent, thread_name_prefix="search")
 
     @property
     def running(self) -> int:
@@ -56,7 +60,16 @@ class SearchPool:
     def waiting(self) -> int:
         return self._slots.statistics().tasks_waiting
 
+    async def search(self, service: RagService, query: str, k: int) -> list[Passage]:
+        if self.processes is not None and self.processes.ready:
+            return await self._bounded(lambda: self.processes.search(query, k, "hybrid"))
+        return await self.run(service.search, query, k)
+
     async def run(self, function: Callable[..., T], *args) -> T:
+        """`function(*args)` in one of the pool's threads."""
+        return await self._bounded(lambda: asyncio.wrap_future(self._threads.submit(function, *args)))
+
+    async def _bounded(self, start: Callable[[], Awaitable[T]]) -> T:
         if self._slots.available_tokens == 0 and self.waiting >= self.max_queued:
             self.rejected += 1
             raise OverloadedError("too many searches are waiting; retry shortly", self.retry_after_s)
@@ -67,11 +80,16 @@ class SearchPool:
             self.rejected += 1
             raise OverloadedError(f"no search slot came free within {self.timeout_s:g} s; retry shortly", self.retry_after_s)
         try:
-            # Shielded: a client that leaves must not free the slot while its thread still searches.
+            # Shielded: a client that leaves must not free the slot while its search still runs.
             with anyio.CancelScope(shield=True):
-                return await asyncio.wrap_future(self._threads.submit(function, *args))
+                return await start()
         finally:
             self._slots.release_on_behalf_of(borrower)
+
+    def close(self) -> None:
+        """Stop the worker processes (the threads stay: an app may be started again, as tests do)."""
+        if self.processes is not None:
+            self.processes.close()
 
 
 class Metrics:
@@ -119,14 +137,16 @@ class AppState:
         self.gate = GenerationGate(
             settings.max_concurrent_generations, settings.max_queued_generations, settings.queue_timeout_s
         )
+        processes = SearchProcesses(settings, settings.search_processes) if settings.search_processes else None
         self.searches = SearchPool(
-            settings.max_concurrent_searches, settings.max_queued_searches, settings.search_queue_timeout_s
+            settings.max_concurrent_searches, settings.max_queued_searches, settings.search_queue_timeout_s, processes
         )
         self.metrics = Metrics(self.gate, self.searches)
 
     def warm_up(self, llm: bool) -> None:
         try:
             self.service.warm_up(llm=llm)
+            self._start_search_processes()
             self.status, self.detail = "ready", None
         except RagError as exc:
             self.status, self.detail = "not_ready", str(exc)
@@ -134,6 +154,15 @@ class AppState:
         except Exception as exc:  # noqa: BLE001 - the server must start and say why it is not ready
             self.status, self.detail = "not_ready", f"start-up failed: {type(exc).__name__}"
             log.exception("start-up failed")
+
+    def _start_search_processes(self) -> None:
+        processes = self.searches.processes
+        if processes is None:
+            return
+        try:
+            processes.start()
+        except RagError as exc:  # searches still run, in this process's threads
+            log.error("searching in threads of the server process: %s", exc)
 
     def require_ready(self) -> None:
         if self.status == "not_ready":

@@ -17,13 +17,15 @@ profile RAG_CONFIG is dropped), then runs:
 
 Per phase it prints requests, errors by status (503 "busy, retry later" counted apart from
 other errors), p50/p95/p99 latency, throughput, and the server's peak RSS (VmHWM from
-/proc/<pid>/status, plus the highest VmRSS polled during the phase).
+/proc/<pid>/status, plus the highest VmRSS polled during the phase), its search worker
+processes included (summed, so shared pages count once per process).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -121,6 +123,15 @@ def _pct(values: list[float], p: float) -> float | None:
     return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 1)
 
 
+def _tree_kb(pid: int, key: str) -> int:
+    """`key` of the process and of its children (the search worker processes), summed."""
+    children = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += [int(c) for c in (task / "children").read_text().split()]
+    return _proc_kb(pid, key) + sum(_proc_kb(c, key) for c in children)
+
+
 def _proc_kb(pid: int, key: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -133,13 +144,13 @@ def _proc_kb(pid: int, key: str) -> int:
 
 async def _watch_rss(pid: int, phase: Phase, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        phase.peak_rss_kb = max(phase.peak_rss_kb, _proc_kb(pid, "VmRSS"))
+        phase.peak_rss_kb = max(phase.peak_rss_kb, _tree_kb(pid, "VmRSS"))
         try:
             await asyncio.wait_for(stop.wait(), 0.2)
         except asyncio.TimeoutError:
             pass
-    phase.peak_rss_kb = max(phase.peak_rss_kb, _proc_kb(pid, "VmRSS"))
-    phase.hwm_kb = _proc_kb(pid, "VmHWM")
+    phase.peak_rss_kb = max(phase.peak_rss_kb, _tree_kb(pid, "VmRSS"))
+    phase.hwm_kb = _tree_kb(pid, "VmHWM")
 
 
 async def _timed(session: aiohttp.ClientSession, phase: Phase, method: str, url: str, **kw) -> dict | None:
@@ -313,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with running_server(args.corpus, index_dir, env, log_path=Path(tmp) / "serve.log") as server:
             print(f"server {server.url} pid {server.pid} ready after {time.perf_counter() - started:.1f} s "
-                  f"(index + start-up); RSS {_proc_kb(server.pid, 'VmRSS') / 1024:.0f} MB, "
+                  f"(index + start-up); RSS {_tree_kb(server.pid, 'VmRSS') / 1024:.0f} MB, "
                   f"cpus {os.cpu_count()}")
             results = asyncio.run(run(args, server.url, server.pid))
     if args.json:

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         max(1, min(4, os.cpu_count() or 1)), ge=1,
         description="Searches run at once, in threads of their own (apart from the answer slots); much of a search holds the GIL, so more than a few do not help.",
     )
+    search_processes: int = Field(
+        min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0, ge=0,
+        description="Worker processes that run searches (each loads the index and the embedding model, not the LLM), "
+        "so that concurrent searches use every core; 0: search in threads of the server process. "
+        "When set, it is also the number of searches run at once.",
+    )
     max_queued_searches: int = Field(64, ge=0, description="Searches waiting for a slot; beyond this, 503 with Retry-After.")
     search_queue_timeout_s: float = Field(5.0, gt=0, description="Longest wait for a search slot before 503.")
 

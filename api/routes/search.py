@@ -18,4 +18,4 @@ async def search(
 ):
     state.require_ready()
     state.check_length(q)
-    return SearchResponse(passages=await state.searches.run(state.service.search, q, k))
+    return SearchResponse(passages=await state.searches.search(state.service, q, k))
