@@ -19,7 +19,7 @@ from rag.search_processes import SearchProcesses
 from rag.service import RagService
 from rag.settings import Settings
 from rag.streaming import GenerationGate
-from rag.types import Passage
+from rag.types import passages_json
 
 log = logging.getLogger("rag.api")
 T = TypeVar("T")
@@ -60,10 +60,11 @@ class SearchPool:
     def waiting(self) -> int:
         return self._slots.statistics().tasks_waiting
 
-    async def search(self, service: RagService, query: str, k: int) -> list[Passage]:
+    async def search_json(self, service: RagService, query: str, k: int) -> bytes:
+        """The best k passages for `query`, as JSON made off the event loop."""
         if self.processes is not None and self.processes.ready:
-            return await self._bounded(lambda: self.processes.search(query, k, "hybrid"))
-        return await self.run(service.search, query, k)
+            return await self._bounded(lambda: self.processes.search_json(query, k, "hybrid"))
+        return await self.run(lambda: passages_json(service.search(query, k)))
 
     async def run(self, function: Callable[..., T], *args) -> T:
         """`function(*args)` in one of the pool's threads."""

@@ -171,7 +171,7 @@ def write_synthetic(index_dir: Path, n: int, words: list[str], words_per_chunk: 
         "index_type": index_type,
     }
     started = time.perf_counter()
-    generation = write_generation(index_dir, manifest, chunks, documents, vectors, dense)
+    generation = write_generation(index_dir, manifest, chunks, documents, dense)
     write_s = time.perf_counter() - started
     return {
         "chunks": n,

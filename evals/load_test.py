@@ -1,6 +1,6 @@
 """Load test a real `rag serve` on loopback (a script, not a test; bounded in time).
 
-    .venv/bin/python evals/load_test.py [--search-seconds 30] [--ask-per-client 2] [--json OUT]
+    .venv/bin/python evals/load_test.py [--search-seconds 30] [--ask-per-client 2] [--burst-asks 200] [--json OUT]
 
 Starts the server (index built into a temporary folder from --corpus [seeds/]) with the
 server's own defaults (max_concurrent_generations=2, max_queued_generations=8; the test
@@ -13,7 +13,9 @@ profile RAG_CONFIG is dropped), then runs:
   b) --ask-clients [4] concurrent clients on POST /v1/ask (real local model), each asking
      --ask-per-client [2] questions, no new question after --ask-seconds [120];
   c) during b, one client searching every --during-interval [1] s: search latency while
-     answers are generating.
+     answers are generating;
+  d) a burst of --burst-asks [200] POST /v1/ask sent at once: each must be answered or refused
+     with 503 and a Retry-After header (the queue holds 8; nothing else is acceptable).
 
 Per phase it prints requests, errors by status (503 "busy, retry later" counted apart from
 other errors), p50/p95/p99 latency, throughput, and the server's peak RSS (VmHWM from
@@ -245,6 +247,36 @@ async def ask_phase(
     return asks, during
 
 
+async def burst_phase(url: str, pid: int, asks: int) -> Phase:
+    phase = Phase("d) ask burst")
+    async with _session(url, asks, 900) as session:
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_watch_rss(pid, phase, stop))
+        phase.started = time.perf_counter()
+
+        async def ask(i: int) -> None:
+            t0 = time.perf_counter()
+            question = ASK_QUESTIONS[i % len(ASK_QUESTIONS)]
+            try:
+                async with session.post("/v1/ask", json={"question": question}) as response:
+                    body = await response.read()
+                    status, retry_after = response.status, response.headers.get("Retry-After")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                phase.record(f"exception:{type(exc).__name__}", (time.perf_counter() - t0) * 1000)
+                return
+            if status == 503 and not retry_after:
+                status = "503 without Retry-After"
+            phase.record(str(status), (time.perf_counter() - t0) * 1000)
+            if status == 200:
+                phase.notes[json.loads(body).get("status", "?")] += 1
+
+        await asyncio.gather(*(ask(i) for i in range(asks)))
+        phase.ended = time.perf_counter()
+        stop.set()
+        await watcher
+    return phase
+
+
 def _print(summary: dict) -> None:
     lat = summary["latency_ms"]
     print(f"\n== {summary['phase']}")
@@ -300,6 +332,12 @@ async def run(args: argparse.Namespace, url: str, pid: int) -> list[dict]:
             summary = phase.summary()
             _print(summary)
             results.append(summary)
+    if args.burst_asks > 0:
+        summary = (await burst_phase(url, pid, args.burst_asks)).summary()
+        summary["met"] = not summary["errors"] and summary["ok"] + summary["busy_503"] == args.burst_asks
+        _print(summary)
+        print(f"  every ask answered or 503 with Retry-After: {summary['met']}")
+        results.append(summary)
     return results
 
 
@@ -314,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ask-per-client", type=int, default=2)
     parser.add_argument("--ask-seconds", type=float, default=120, help="no new question after this")
     parser.add_argument("--during-interval", type=float, default=1.0)
+    parser.add_argument("--burst-asks", type=int, default=200, help="asks sent at once (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 

@@ -148,7 +148,7 @@ class Indexer:
             stats.index_type = "HNSW" if len(chunks) >= self.settings.approximate_index_threshold else "exact"
             manifest["index_type"] = stats.index_type
             records = [DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines)) for d in documents]
-            write_generation(index_dir, manifest, chunks, records, vectors, dense)
+            write_generation(index_dir, manifest, chunks, records, dense)
             if previous is not None:
                 stats.removed_files = sorted(set(previous.documents) - {d.source for d in documents})
         stats.files = len(documents)

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 
 from rag.errors import OverloadedError, RagError
 from rag.settings import Settings
-from rag.types import Passage
+from rag.types import passages_json
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _serve(conn: Connection, settings: Settings) -> None:
         if request is None:
             return
         try:
-            reply = ("ok", [p.model_dump() for p in service.search(*request)])
+            reply = ("ok", passages_json(service.search(*request)))
         except Exception as exc:  # noqa: BLE001 - every error goes back to the request that caused it
             reply = _error_reply(exc)
         conn.send(reply)
@@ -101,7 +101,7 @@ class _Worker:
 
 
 class SearchProcesses:
-    """`size` worker processes answering `RagService.search(query, k, mode)`, one search each at a time.
+    """`size` worker processes answering `RagService.search(query, k, mode)` in JSON, one search each at a time.
 
     `start()` blocks until all have loaded (call it off the event loop); `search()` runs on the
     event loop and waits for an idle worker, so callers bound how many wait (the search pool does).
@@ -133,7 +133,8 @@ class SearchProcesses:
         self.ready = True
         log.info("search processes ready: %s", ", ".join(str(w.process.pid) for w in workers))
 
-    async def search(self, query: str, k: int | None, mode: str) -> list[Passage]:
+    async def search_json(self, query: str, k: int | None, mode: str) -> bytes:
+        """The passages as JSON (made in the worker: the server process only passes the bytes on)."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         while self._fresh:
@@ -156,7 +157,7 @@ class SearchProcesses:
                 self._idle.put_nowait(worker)
         if kind != "ok":
             raise _rebuilt(payload)
-        return [Passage.model_construct(**p) for p in payload]  # validated in the worker
+        return payload
 
     def _on_readable(self, worker: _Worker) -> None:
         try:

@@ -8,8 +8,8 @@ Layout of an index folder:
         manifest.json  format version, model, dimension, per-file fingerprints, artifact sizes
         chunks.jsonl   one chunk per line, in vector order
         documents.jsonl  the lines of every indexed file (answers are checked against these)
-        vectors.npy    float32 [chunks x dim], reused by incremental builds
-        dense.faiss    the FAISS index over vectors
+        dense.faiss    the FAISS index: it stores the vectors themselves (flat storage, for HNSW
+                       too), which incremental builds reuse and fusion reads, so they are kept once
 
 A build writes a new generation beside the live one and only then swaps
 CURRENT with os.replace, so a build that is interrupted or fails at any point
@@ -35,9 +35,10 @@ from rag.types import Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: no vectors.npy beside dense.faiss (1 had one; still read)
+READABLE_FORMATS = (1, 2)
 CURRENT = "CURRENT"
-ARTIFACTS = ("chunks.jsonl", "documents.jsonl", "vectors.npy", "dense.faiss")
+ARTIFACTS = ("chunks.jsonl", "documents.jsonl", "dense.faiss")
 _KEEP_GENERATIONS = 2  # the live one and the one before, for readers still holding it
 
 
@@ -57,7 +58,7 @@ class IndexSnapshot:
     manifest: dict
     chunks: list[Chunk]
     documents: dict[str, DocumentRecord]
-    vectors: np.ndarray
+    vectors: np.ndarray  # a view of the vectors inside `dense`, no copy
     dense: object  # faiss.Index
     _bm25: object | None = field(default=None, repr=False)
 
@@ -84,6 +85,21 @@ class IndexSnapshot:
             )
 
 
+def stored_vectors(dense) -> np.ndarray:
+    """The vectors a flat or HNSW-flat FAISS index stores, as a read-only view of its memory
+    (valid while the index lives: an IndexSnapshot holds both)."""
+    import faiss
+
+    flat = faiss.downcast_index(dense.storage) if isinstance(dense, faiss.IndexHNSW) else dense
+    if not isinstance(flat, faiss.IndexFlat):
+        raise TypeError(f"{type(flat).__name__} does not store its vectors")
+    if flat.ntotal == 0:
+        return np.zeros((0, flat.d), dtype=np.float32)
+    vectors = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+    vectors.flags.writeable = False
+    return vectors
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -107,7 +123,6 @@ def write_generation(
     manifest: dict,
     chunks: list[Chunk],
     documents: list[DocumentRecord],
-    vectors: np.ndarray,
     dense_index,
 ) -> Path:
     """Write a complete generation and make it the live one. Raises IndexWriteError."""
@@ -132,10 +147,6 @@ def write_generation(
                 for d in documents
             ).encode(),
         )
-        with open(staging / "vectors.npy", "wb") as handle:
-            np.save(handle, vectors.astype(np.float32, copy=False))
-            handle.flush()
-            os.fsync(handle.fileno())
         _write_file(staging / "dense.faiss", faiss.serialize_index(dense_index).tobytes())
         manifest = {**manifest, "format_version": FORMAT_VERSION, "generation": generation}
         manifest["artifacts"] = {name: (staging / name).stat().st_size for name in ARTIFACTS}
@@ -217,10 +228,10 @@ def load_snapshot(index_dir: Path) -> IndexSnapshot:
     manifest = read_manifest(index_dir)
     if manifest is None:
         raise IndexNotFoundError(str(index_dir))
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise IndexIncompatibleError(
             f"the index at {index_dir} has format version {manifest.get('format_version')!r}, this version "
-            f"reads {FORMAT_VERSION}: rebuild it with `rag index`"
+            f"reads {' and '.join(map(str, READABLE_FORMATS))}: rebuild it with `rag index`"
         )
     path = index_dir / manifest["generation"]
     for name, size in manifest.get("artifacts", {}).items():
@@ -238,9 +249,9 @@ def load_snapshot(index_dir: Path) -> IndexSnapshot:
             for line in handle:
                 record = json.loads(line)
                 documents[record["source"]] = DocumentRecord(**record)
-        vectors = np.load(path / "vectors.npy", allow_pickle=False)
         dense = faiss.read_index(str(path / "dense.faiss"))
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        vectors = stored_vectors(dense)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
         raise IndexCorruptError(str(index_dir), f"{type(exc).__name__}: {str(exc)[:200]}") from None
     if not (len(chunks) == vectors.shape[0] == dense.ntotal == manifest.get("chunk_count")):
         raise IndexCorruptError(str(index_dir), "chunk, vector and FAISS counts disagree")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from rag.text import citation_label
 
@@ -58,6 +58,14 @@ class Passage(BaseModel):
     @property
     def label(self) -> str:
         return citation_label(self.source, self.start_line, self.end_line)
+
+
+_PASSAGE_LIST = TypeAdapter(list[Passage])
+
+
+def passages_json(passages: list[Passage]) -> bytes:
+    """A list of passages as the API sends it."""
+    return _PASSAGE_LIST.dump_json(passages)
 
 
 class Span(BaseModel):

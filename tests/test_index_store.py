@@ -328,7 +328,7 @@ def built(settings, fake_embedder, corpus_factory):
     return settings.index_dir / read_manifest(settings.index_dir)["generation"]
 
 
-@pytest.mark.parametrize("artifact", ["dense.faiss", "chunks.jsonl", "documents.jsonl", "vectors.npy"])
+@pytest.mark.parametrize("artifact", ["dense.faiss", "chunks.jsonl", "documents.jsonl"])
 def test_truncated_artifact_is_corrupt(settings, built, artifact):
     path = built / artifact
     data = path.read_bytes()
@@ -337,7 +337,7 @@ def test_truncated_artifact_is_corrupt(settings, built, artifact):
         load_snapshot(settings.index_dir)
 
 
-@pytest.mark.parametrize("artifact", ["dense.faiss", "chunks.jsonl", "vectors.npy"])
+@pytest.mark.parametrize("artifact", ["dense.faiss", "chunks.jsonl"])
 def test_garbled_artifact_same_size_is_corrupt(settings, built, artifact):
     path = built / artifact
     size = path.stat().st_size
@@ -450,3 +450,34 @@ def test_document_title():
     assert document_title(["", "  Short title  ", "body"]) == "Short title"
     assert document_title(["word " * 40]) is None
     assert document_title(["", ""]) is None
+
+
+# (e) the vectors live in the FAISS file only ------------------------------------------------------
+def test_vectors_are_stored_once_in_the_faiss_file(settings, fake_embedder, built):
+    assert not (built / "vectors.npy").exists()
+    snapshot = load_snapshot(settings.index_dir)
+    titles = {s: d.title for s, d in snapshot.documents.items()}
+    expected = fake_embedder.encode([embedding_text(c, titles.get(c.source)) for c in snapshot.chunks])
+    np.testing.assert_allclose(snapshot.vectors, expected, atol=1e-6)
+    assert not snapshot.vectors.flags.writeable  # a view of the index's own memory
+
+
+def test_hnsw_index_vectors_are_read_from_its_storage(settings, fake_embedder, corpus_factory):
+    settings = settings.model_copy(update={"approximate_index_threshold": 1})
+    build(settings, fake_embedder, corpus_factory(CORPUS))
+    snapshot = load_snapshot(settings.index_dir)
+    assert snapshot.manifest["index_type"] == "HNSW"
+    titles = {s: d.title for s, d in snapshot.documents.items()}
+    expected = fake_embedder.encode([embedding_text(c, titles.get(c.source)) for c in snapshot.chunks])
+    np.testing.assert_allclose(snapshot.vectors, expected, atol=1e-6)
+
+
+def test_a_format_1_generation_with_vectors_npy_still_loads(settings, built):
+    snapshot = load_snapshot(settings.index_dir)
+    np.save(built / "vectors.npy", np.asarray(snapshot.vectors))
+    manifest_path = built / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 1
+    manifest["artifacts"]["vectors.npy"] = (built / "vectors.npy").stat().st_size
+    manifest_path.write_text(json.dumps(manifest))
+    assert load_snapshot(settings.index_dir).size == snapshot.size

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.schemas import SearchResponse
 from api.state import State
@@ -18,4 +18,6 @@ async def search(
 ):
     state.require_ready()
     state.check_length(q)
-    return SearchResponse(passages=await state.searches.search(state.service, q, k))
+    passages = await state.searches.search_json(state.service, q, k)
+    # Serialized already (in a search process or thread): the event loop only sends the bytes.
+    return Response(b'{"passages":%s}' % passages, media_type="application/json")
