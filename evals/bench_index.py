@@ -216,18 +216,24 @@ def measure(index_dir: Path, questions: list[str]) -> dict:
     after_bm25 = rss_bytes()
     n = snapshot.size
 
-    retriever.search(questions[0], k=5, mode="hybrid")
-    hybrid_ms, hybrid_cpu_ms = [], []
+    retriever.search("warm up the search", k=5, mode="hybrid")
+    # A new question pays for its embedding (the model's forward pass); a repeated one finds it
+    # in the query cache, so the second pass is the service's own search cost.
+    hybrid_ms, hybrid_cpu_ms, repeat_ms = [], [], []
     for q in questions:
         started, cpu = time.perf_counter(), time.process_time()
         retriever.search(q, k=5, mode="hybrid")
         hybrid_ms.append((time.perf_counter() - started) * 1000)
         hybrid_cpu_ms.append((time.process_time() - cpu) * 1000)
+    for q in questions:
+        started = time.perf_counter()
+        retriever.search(q, k=5, mode="hybrid")
+        repeat_ms.append((time.perf_counter() - started) * 1000)
 
     encode_ms, query_vectors = [], []
     for q in questions:
         started = time.perf_counter()
-        query_vectors.append(embedder.encode_query(q))
+        query_vectors.append(embedder.encode([q])[0])  # not the cache: the forward pass itself
         encode_ms.append((time.perf_counter() - started) * 1000)
 
     fetch = min(max(settings.candidate_k, 5 * 4) * 2, n)  # what Retriever._dense_ranking asks FAISS for
@@ -254,6 +260,8 @@ def measure(index_dir: Path, questions: list[str]) -> dict:
         "hybrid_p50_ms": round(pct(hybrid_ms, 50), 2),
         "hybrid_p95_ms": round(pct(hybrid_ms, 95), 2),
         "hybrid_cpu_p50_ms": round(pct(hybrid_cpu_ms, 50), 2),
+        "hybrid_repeat_p50_ms": round(pct(repeat_ms, 50), 2),
+        "hybrid_repeat_p95_ms": round(pct(repeat_ms, 95), 2),
         "query_embed_p50_ms": round(pct(encode_ms, 50), 2),
         "faiss_p50_ms": round(pct(faiss_ms, 50), 3),
         "faiss_p95_ms": round(pct(faiss_ms, 95), 3),
@@ -335,13 +343,15 @@ def print_tables(report: dict) -> None:
         print(f"build / encode time ratio: {ix['overhead_ratio']:.3f} (service overhead {100 * (ix['overhead_ratio'] - 1):+.1f}%)")
     rows = report["search"]
     if rows:
-        print("\n(b) search latency, hybrid end to end (Retriever.search, query embedding included; "
-              "'hyb cpu' = process CPU time, all threads), ms; "
+        print("\n(b) search latency, hybrid end to end (Retriever.search): 'hyb' a new question, its "
+              "embedding included; 'repeat' the same question again (embedding cached); 'emb' the "
+              "embedding alone; 'hyb cpu' = process CPU time, all threads; ms; "
               f"{rows[0]['queries']} queries")
         cols = [
             ("chunks", "chunks", "{:>8}"), ("index", "index_type", "{:>14}"),
             ("hyb p50", "hybrid_p50_ms", "{:>8.2f}"), ("hyb p95", "hybrid_p95_ms", "{:>8.2f}"),
             ("hyb cpu p50", "hybrid_cpu_p50_ms", "{:>11.2f}"),
+            ("repeat p50", "hybrid_repeat_p50_ms", "{:>10.2f}"),
             ("emb p50", "query_embed_p50_ms", "{:>8.2f}"),
             ("faiss p50", "faiss_p50_ms", "{:>9.3f}"), ("faiss p95", "faiss_p95_ms", "{:>9.3f}"),
             ("bm25 p50", "bm25_p50_ms", "{:>8.2f}"), ("bm25 p95", "bm25_p95_ms", "{:>8.2f}"),

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 # rag/llm/__init__.py (imported before this module) sets LITELLM_LOCAL_MODEL_COST_MAP.
 import litellm
 import openai
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from rag.errors import ModelError
 from rag.settings import Settings
@@ -201,58 +201,82 @@ class LLMClient:
         the generation (for the local model: at its next token).
         """
         self._ensure_local()
-        attempts = self.settings.llm_retries + 1
-        for attempt in range(attempts):
-            yielded = False
-            response = None
-            try:
-                response = litellm.completion(
-                    messages=messages, stream=True, stream_options={"include_usage": True}, **self._params()
-                )
-                parts: list[str] = []
-                usage = None
-                for chunk in response:
-                    chunk_usage = getattr(chunk, "usage", None)
-                    if chunk_usage:
-                        usage = chunk_usage
-                    if not chunk.choices:
-                        continue
-                    delta = chunk.choices[0].delta
-                    text = getattr(delta, "content", None) if delta is not None else None
-                    if text:
-                        parts.append(text)
-                        yielded = True
-                        yield text
-                full = "".join(parts)
-                if not full.strip():
-                    raise _EmptyReply()
-                yield self._completion(full, usage, messages)
-                return
-            except GeneratorExit:
-                raise
-            except ModelError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                if yielded:
-                    log.warning("%s stream broke after partial output: %s", self.provider, describe_failure(exc))
-                    raise ModelError(
-                        f"language model {self.provider} {describe_failure(exc)} while answering"
-                    ) from None
-                self._handle_failure(exc, attempt, attempts)
-            finally:
-                _close_stream(response)
+        response, chunks, first, usage = self._retried(self._open_stream, messages)
+        parts = [first]
+        try:
+            yield first
+            for chunk in chunks:
+                usage = getattr(chunk, "usage", None) or usage
+                text = _delta_text(chunk)
+                if text:
+                    parts.append(text)
+                    yield text
+            full = "".join(parts)
+            if not full.strip():
+                raise _EmptyReply()
+            yield self._completion(full, usage, messages)
+        except (GeneratorExit, ModelError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - after output there is no retrying
+            log.warning("%s stream broke after partial output: %s", self.provider, describe_failure(exc))
+            raise ModelError(f"language model {self.provider} {describe_failure(exc)} while answering") from None
+        finally:
+            _close_stream(response)
+
+    def _open_stream(self, messages: list[dict]):
+        """Open a stream and read up to its first text: (response, the rest, that text, usage so far).
+
+        Failing here, before anything is shown, is retried; a stream with no text is an empty reply."""
+        response = None
+        try:
+            response = litellm.completion(
+                messages=messages, stream=True, stream_options={"include_usage": True}, **self._params()
+            )
+            chunks = iter(response)
+            usage = None
+            for chunk in chunks:
+                usage = getattr(chunk, "usage", None) or usage
+                text = _delta_text(chunk)
+                if text:
+                    return response, chunks, text, usage
+            raise _EmptyReply()
+        except BaseException:
+            _close_stream(response)
+            raise
 
     # ------------------------------------------------------------------ internals
 
     def _with_retries(self, call):
         self._ensure_local()
+        return self._retried(call)
+
+    def _retried(self, call, *args):
+        """`call(*args)`, retried with exponential backoff while it fails transiently (tenacity);
+        a failure that is not transient, or the last one, becomes a ModelError."""
         attempts = self.settings.llm_retries + 1
-        for attempt in range(attempts):
-            try:
-                return call()
-            except Exception as exc:  # noqa: BLE001 - sorted into retry / give up below
-                self._handle_failure(exc, attempt, attempts)
-        raise AssertionError("unreachable")  # pragma: no cover
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=self.settings.llm_retry_backoff_s),
+            retry=retry_if_exception(lambda exc: not isinstance(exc, ModelError) and is_transient(exc)),
+            before_sleep=lambda state: self._log_failure(state.outcome.exception(), state.attempt_number, f"retrying in {state.next_action.sleep:.2f} s"),
+            reraise=True,
+        )
+        try:
+            return retrying(call, *args)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - sorted by is_transient above; all end here
+            made = retrying.statistics.get("attempt_number", 1)
+            self._log_failure(exc, made, "giving up")
+            tries = f" after {made} attempts" if made > 1 else ""
+            raise ModelError(f"language model {self.provider} {describe_failure(exc)}{tries}") from None
+
+    def _log_failure(self, exc: BaseException, attempt: int, then: str) -> None:
+        log.warning(
+            "language model %s %s (attempt %d of %d); %s",
+            self.provider, describe_failure(exc), attempt, self.settings.llm_retries + 1, then,
+        )
+        log.debug("language model failure detail", exc_info=exc)
 
     def _ensure_local(self) -> None:
         if self.is_local and not self._local_ready:
@@ -272,25 +296,6 @@ class LLMClient:
         if self.settings.llm_api_base:
             params["api_base"] = self.settings.llm_api_base
         return params
-
-    def _handle_failure(self, exc: Exception, attempt: int, attempts: int) -> None:
-        """Sleep before the next attempt, or raise ModelError when giving up."""
-        what = describe_failure(exc)
-        if isinstance(exc, ModelError):
-            raise exc
-        if is_transient(exc) and attempt + 1 < attempts:
-            delay = self.settings.llm_retry_backoff_s * (2**attempt)
-            log.warning(
-                "language model %s %s (attempt %d of %d); retrying in %.2f s",
-                self.provider, what, attempt + 1, attempts, delay,
-            )
-            log.debug("language model failure detail", exc_info=exc)
-            time.sleep(delay)
-            return
-        log.warning("language model %s %s (attempt %d of %d); giving up", self.provider, what, attempt + 1, attempts)
-        log.debug("language model failure detail", exc_info=exc)
-        tries = f" after {attempt + 1} attempts" if attempt else ""
-        raise ModelError(f"language model {self.provider} {what}{tries}") from None
 
     def _to_completion(self, response, messages: list[dict]) -> Completion:
         try:
@@ -345,6 +350,13 @@ def _first_token_alternatives(logprobs) -> list[tuple[str, float]]:
         if isinstance(token, str) and isinstance(logprob, (int, float)):
             pairs.append((token, float(logprob)))
     return pairs
+
+
+def _delta_text(chunk) -> str | None:
+    if not chunk.choices:
+        return None
+    delta = chunk.choices[0].delta
+    return getattr(delta, "content", None) if delta is not None else None
 
 
 def _close_stream(response) -> None:
