@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
 
@@ -22,8 +25,6 @@ from rag.types import passages_json
 
 log = logging.getLogger(__name__)
 
-# Never fork: the server holds threads and a loaded model by the time a worker is replaced.
-_SPAWN = multiprocessing.get_context("spawn")
 _READY_TIMEOUT_S = 600  # a cold start imports torch and loads the embedding model
 
 
@@ -42,11 +43,12 @@ def _rebuilt(error: tuple[type[RagError], str]) -> RagError:
     return exc
 
 
-def _serve(conn: Connection, settings: Settings) -> None:
-    """A worker's life: load, say ready, then answer searches until the pipe closes."""
+def _serve(conn: Connection) -> None:
+    """A worker's life: read its settings, load, say ready, then answer searches until the pipe closes."""
     from rag.service import RagService
 
     try:
+        settings = conn.recv()
         service = RagService(settings)
         service.warm_up(llm=False)
     except Exception as exc:  # noqa: BLE001 - the server is told why, and searches in its own threads
@@ -69,10 +71,16 @@ def _serve(conn: Connection, settings: Settings) -> None:
 
 class _Worker:
     def __init__(self, settings: Settings):
-        self.conn, child = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(target=_serve, args=(child, settings), daemon=True, name="rag-search")
-        self.process.start()
-        child.close()
+        # A plain subprocess over a socket pair, not multiprocessing: no fork of a server holding
+        # threads and a model, no re-import of the server's main script, no resource tracker.
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rag.search_processes", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            )
+            self.conn = Connection(os.dup(ours.fileno()))
+        self.conn.send(settings)
         self.pending: asyncio.Future | None = None
         self.reading = False
         self.alive = True
@@ -94,9 +102,11 @@ class _Worker:
             self.conn.send(None)
         except OSError:
             pass
-        self.process.join(2)
-        if self.process.is_alive():
-            self.process.terminate()
+        try:
+            self.process.wait(2)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(2)
         self.conn.close()
 
 
@@ -182,10 +192,17 @@ class SearchProcesses:
         if worker in self._workers:
             self._workers.remove(worker)
         if not self._closing:
-            log.error("search process %s stopped (exit code %s); starting another", worker.process.pid, worker.process.exitcode)
-            threading.Thread(target=self._replace, daemon=True, name="search-respawn").start()
+            threading.Thread(target=self._replace, args=(worker,), daemon=True, name="search-respawn").start()
 
-    def _replace(self) -> None:
+    def _replace(self, lost: _Worker) -> None:
+        try:
+            code = lost.process.wait(1)
+        except subprocess.TimeoutExpired:
+            lost.process.kill()
+            code = lost.process.wait()
+        if self._closing:  # the whole server is stopping (a terminal's Ctrl-C reaches every process)
+            return
+        log.error("search process %s stopped (exit code %s); starting another", lost.process.pid, code)
         worker = _Worker(self.settings)
         self._workers.append(worker)
         try:
@@ -209,3 +226,8 @@ class SearchProcesses:
                 self._loop.remove_reader(worker.conn.fileno())
             worker.stop()
         self._workers.clear()
+
+
+if __name__ == "__main__":  # python -m rag.search_processes FD: one worker, started by _Worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when its workers stop
+    _serve(Connection(int(sys.argv[1])))

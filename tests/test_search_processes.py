@@ -23,12 +23,12 @@ QUESTIONS = ["What was Alibaba's net income in the fourth quarter?", "Meta spend
 
 
 def _search_workers(pid: int) -> list[int]:
-    """The server's worker processes (spawned children; not multiprocessing's resource tracker)."""
+    """The server's search worker processes."""
     workers = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-            if b"spawn_main" in cmdline:
+            if b"rag.search_processes" in cmdline:
                 workers.append(int(child))
     return workers
 
