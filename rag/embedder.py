@@ -7,6 +7,7 @@ fast tokenizer, so chunking does not import torch.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -99,9 +102,16 @@ class Embedder:
         device: str = "cpu",
         query_cache_size: int = 1024,
         query_threads: int = 1,
+        query_backend: str = "onnx",
+        cache_dir: Path = Path.home() / ".cache" / "rag-lines",
     ):
         if batch_size < 1 or query_threads < 1:
             raise ValueError("batch_size and query_threads must be positive")
+        if query_backend not in ("onnx", "torch"):
+            raise ValueError("query_backend must be 'onnx' or 'torch'")
+        self.query_backend = query_backend
+        self.cache_dir = Path(cache_dir)
+        self._query_encoder_lock = threading.Lock()
         self.name = model
         self.path = resolve_model_path(model)
         self.batch_size = batch_size
@@ -167,11 +177,33 @@ class Embedder:
         key = (self.name, text)
         vector = self.query_cache.get(key)
         if vector is None:
-            with self._torch_threads(self.query_threads):
-                vector = self.encode([text])[0]
+            encoder = self._query_encoder
+            if encoder is not None:
+                vector = encoder.encode(text)
+            else:
+                with self._torch_threads(self.query_threads):
+                    vector = self.encode([text])[0]
             vector.setflags(write=False)
             self.query_cache.put(key, vector)
         return vector
+
+    @cached_property
+    def _query_encoder(self):
+        """The onnxruntime path for single queries (rag.onnx_query), or None: torch."""
+        if self.query_backend != "onnx":
+            return None
+        with self._query_encoder_lock:  # one export, even when the first queries arrive together
+            if "_query_encoder" in self.__dict__:
+                return self.__dict__["_query_encoder"]
+            try:
+                from rag.onnx_query import OnnxQueryEncoder
+
+                return OnnxQueryEncoder(self.model, self.path / "tokenizer.json", self.cache_dir, self.query_threads)
+            except ImportError as exc:
+                log.warning("queries are embedded by torch: %s (install onnxruntime and onnx)", exc)
+            except Exception as exc:  # noqa: BLE001 - torch gives the same vectors, only slower
+                log.warning("queries are embedded by torch: the model could not run in onnxruntime (%s)", str(exc)[:200])
+            return None
 
     @contextmanager
     def _torch_threads(self, n: int) -> Iterator[None]:

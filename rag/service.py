@@ -52,6 +52,8 @@ class RagService:
                 self.settings.embedding_batch_size,
                 query_cache_size=self.settings.query_cache_size,
                 query_threads=self.settings.embedding_query_threads,
+                query_backend=self.settings.embedding_query_backend,
+                cache_dir=self.settings.model_cache_dir,
             )
         return self._embedder
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(32, gt=0)
     query_cache_size: int = Field(1024, ge=0, description="Query embeddings kept for repeated questions (LRU); 0: none.")
+    embedding_query_backend: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What embeds one question: onnxruntime (the model exported once into model_cache_dir; the same "
+        "vectors, 3-4 x faster here) or torch. Documents are always embedded by torch, in batches.",
+    )
     embedding_query_threads: int = Field(
         1, ge=1, description="torch threads encoding one query (more only oversubscribe the CPU under concurrent searches)."
     )
