@@ -75,8 +75,9 @@ def test_cache_is_thread_safe():
 
 @pytest.fixture
 def counting_embedder(monkeypatch) -> Embedder:
-    """A real Embedder whose model is replaced by a counter (no torch needed)."""
-    embedder = Embedder("all-MiniLM-L6-v2", query_cache_size=2)
+    """A real Embedder whose model is replaced by a counter (no torch needed; the torch query path,
+    whose encode() the counter replaces: the cache sits in front of either backend)."""
+    embedder = Embedder("all-MiniLM-L6-v2", query_cache_size=2, query_backend="torch")
     calls: list[list[str]] = []
 
     def encode(texts, show_progress=False):
