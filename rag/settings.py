@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         "vectors, 3-4 x faster here) or torch. Documents are always embedded by torch, in batches.",
     )
     embedding_query_threads: int = Field(
-        1, ge=1, description="torch threads encoding one query (more only oversubscribe the CPU under concurrent searches)."
+        1, ge=1, description="Threads embedding one query, in torch or onnxruntime (more only oversubscribe the CPU under concurrent searches)."
     )
     chunk_tokens: int = Field(200, ge=16, le=254, description="Word pieces per chunk (the model window is 256).")
     chunk_overlap_tokens: int = Field(0, ge=0, description="Word pieces of trailing lines repeated in the next chunk.")
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(120.0, gt=0)
     max_concurrent_searches: int = Field(
         max(1, min(4, os.cpu_count() or 1)), ge=1,
-        description="Searches run at once, in threads of their own (apart from the answer slots); much of a search holds the GIL, so more than a few do not help.",
+        description="Searches run at once in threads of their own (apart from the answer slots) when there are no search processes; much of a search holds the GIL, so more than a few do not help.",
     )
     search_processes: int = Field(
         min(4, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0, ge=0,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from api_helpers import wait_for
 from conftest import SEEDS
 from rag.service import RagService
 from rag.settings import Settings
@@ -31,15 +31,6 @@ def _search_workers(pid: int) -> list[int]:
             if b"rag.search_processes" in cmdline:
                 workers.append(int(child))
     return workers
-
-
-def _wait(predicate, timeout_s: float = 180) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +86,7 @@ def test_a_killed_worker_is_replaced_and_searches_go_on(server):
         if response.status_code == 503:  # the one search that reached the dead worker first
             assert response.headers["retry-after"] == "1"
     assert statuses.count(200) >= len(statuses) - 1
-    assert _wait(lambda: len(_search_workers(running.pid)) == 2 and victim not in _search_workers(running.pid))
+    assert wait_for(lambda: len(_search_workers(running.pid)) == 2 and victim not in _search_workers(running.pid), 180, 0.5)
     assert survivor in _search_workers(running.pid)
     assert "search process" in running.log_tail() and "starting another" in running.log_tail()
-    assert _wait(lambda: all(httpx.get(f"{running.url}/v1/search", params={"q": q}, timeout=60).status_code == 200 for q in QUESTIONS))
+    assert wait_for(lambda: all(httpx.get(f"{running.url}/v1/search", params={"q": q}, timeout=60).status_code == 200 for q in QUESTIONS), 180, 0.5)
