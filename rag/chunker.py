@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.loader import Document
+from rag.loaders import Document
 from rag.text import split_sentences
 from rag.types import Chunk
 

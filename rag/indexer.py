@@ -16,7 +16,7 @@ import numpy as np
 from rag.chunker import Chunker
 from rag.embedder import Embedder
 from rag.errors import CorpusError, IndexError_, IndexNotFoundError, IndexWriteError
-from rag.loader import Document, check_corpus, iter_corpus_files, read_document
+from rag.loaders import Document, NoTextLayer, ReadLimits, check_corpus, iter_corpus_files, read_document
 from rag.settings import Settings
 from rag.store import DocumentRecord, IndexSnapshot, load_snapshot, remove_stale, write_generation
 from rag.types import Chunk
@@ -35,6 +35,8 @@ class IndexStats:
     changed_files: list[str] = field(default_factory=list)
     removed_files: list[str] = field(default_factory=list)
     skipped_files: int = 0
+    no_text_layer_files: int = 0  # scanned PDFs (counted in skipped_files too)
+    pages: int = 0
     seconds: float = 0.0
     index_type: str = ""
 
@@ -42,8 +44,12 @@ class IndexStats:
         return (
             f"indexed {self.files} files into {self.chunks} chunks in {self.seconds:.1f} s "
             f"({self.embedded_chunks} chunks embedded, {self.reused_files} files unchanged, "
-            f"{len(self.removed_files)} removed, {self.skipped_files} skipped; {self.index_type} index)"
+            f"{len(self.removed_files)} removed, {self.skipped_files} skipped{self._scanned}; {self.index_type} index)"
         )
+
+    @property
+    def _scanned(self) -> str:
+        return f", of them {self.no_text_layer_files} without a text layer (scanned)" if self.no_text_layer_files else ""
 
 
 def document_title(lines: list[str]) -> str | None:
@@ -102,6 +108,7 @@ class Indexer:
         self.chunker = Chunker(
             embedder.count_tokens, max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens
         )
+        self.limits = ReadLimits(settings.max_file_bytes, settings.reader_timeout_s, settings.reader_memory_mb)
 
     @property
     def chunking_config(self) -> dict:
@@ -163,7 +170,11 @@ class Indexer:
             for path, source in iter_corpus_files(root, self.settings.extensions):
                 # With several roots, sources keep the root's name so they stay unique.
                 name = f"{root.name}/{source}" if multiple and root.is_dir() else source
-                doc = read_document(path, name, self.settings.max_file_bytes)
+                try:
+                    doc = read_document(path, name, self.limits)
+                except NoTextLayer:
+                    stats.no_text_layer_files += 1
+                    doc = None
                 if doc is None:
                     stats.skipped_files += 1
                 else:

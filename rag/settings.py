@@ -39,8 +39,17 @@ class Settings(BaseSettings):
     # Corpus and index
     corpus: Path = Field(PROJECT_ROOT / "seeds", description="Folder indexed by default.")
     index_dir: Path = Field(PROJECT_ROOT / "index", description="Where the index lives.")
-    extensions: list[str] = Field([".txt", ".md", ".rst"], description="File types that are read.")
+    extensions: list[str] = Field(
+        [".txt", ".md", ".rst", ".pdf", ".html", ".htm", ".docx"],
+        description="File types that are read: PDF, HTML and Word by their own readers, any other as text.",
+    )
     max_file_bytes: int = Field(20_000_000, gt=0, description="Larger files are skipped with a warning.")
+    reader_timeout_s: float = Field(
+        60.0, gt=0, description="Longest time one PDF, HTML or DOCX file may take to read; a slower one is skipped."
+    )
+    reader_memory_mb: int = Field(
+        1024, ge=64, description="Memory one PDF, HTML or DOCX file may take to read (in a child process); more is skipped."
+    )
 
     # Embedding and chunking
     embedding_model: str = Field(

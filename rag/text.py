@@ -21,6 +21,7 @@ __all__ = [
     "citation_label",
     "content_words",
     "is_file_like",
+    "join_wrapped",
     "mask_quantities",
     "names",
     "numbers",
@@ -31,6 +32,32 @@ __all__ = [
     "with_labels",
     "word_sequence",
 ]
+
+# ---------------------------------------------------------------------------- wrapped lines
+
+_HYPHENATED = re.compile(r"[a-z]-$")
+
+
+def join_wrapped(parts: list[str]) -> tuple[str, list[int]]:
+    """The visual lines of one paragraph (as a PDF lays them out) joined into its text, and where each
+    part starts in it. A word the layout broke with a hyphen is joined whole ("compa-" + "ny" reads
+    "company"); other parts are joined by one space."""
+    text, starts = "", []
+    for part in parts:
+        part = part.strip()
+        if not text:
+            starts.append(0)
+            text = part
+        elif _HYPHENATED.search(text) and part[:1].islower():
+            text = text[:-1]
+            starts.append(len(text))
+            text += part
+        else:
+            text += " "
+            starts.append(len(text))
+            text += part
+    return text, starts
+
 
 # ---------------------------------------------------------------------------- citation markers
 

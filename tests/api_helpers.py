@@ -125,7 +125,7 @@ def sse_json(text: str) -> list[tuple[str | None, object]]:
 
 def file_lines(corpus: Path, source: str) -> list[str]:
     """The lines of a corpus file as the index stores them (split on newlines, no terminators)."""
-    from rag.loader import split_lines
+    from rag.loaders import split_lines
 
     return split_lines((corpus / source).read_bytes().decode("utf-8"))
 

@@ -290,7 +290,7 @@ UNVERIFIED_TEXT = "Related passages were found, but no answer could be checked a
 
 
 def corpus_line(source: str, n: int) -> str:
-    from rag.loader import split_lines
+    from rag.loaders import split_lines
 
     return split_lines((PROJECT_ROOT / "seeds" / source).read_bytes().decode("utf-8"))[n - 1]
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from rag.chunker import Chunker
-from rag.loader import Document
+from rag.loaders import Document
 from rag.settings import PROJECT_ROOT
 from rag.types import Chunk
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rag.check import _direction, find_evidence, rule_check
-from rag.loader import split_lines
+from rag.loaders import split_lines
 from rag.text import numbers, quantities
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from rag.errors import CorpusError
-from rag.loader import Document, check_corpus, iter_corpus_files, read_document, split_lines
+from rag.loaders import Document, check_corpus, iter_corpus_files, read_document, split_lines
 
 EXTS = [".txt", ".md", ".rst"]
 MAX = 20_000_000
@@ -63,7 +63,7 @@ def test_utf8_bom_is_dropped(tmp_path):
 def test_latin1_fallback_warns_and_decodes(tmp_path, caplog):
     path = tmp_path / "latin.txt"
     path.write_bytes("Café crème\nnaïve façade\n".encode("latin-1"))
-    with caplog.at_level(logging.WARNING, logger="rag.loader"):
+    with caplog.at_level(logging.WARNING, logger="rag.loaders"):
         doc = _read(path)
     assert doc is not None
     assert doc.lines == ["Café crème", "naïve façade"]
@@ -82,7 +82,7 @@ def test_latin1_fallback_warns_and_decodes(tmp_path, caplog):
 def test_files_to_skip_warn_and_return_none(tmp_path, caplog, name, data):
     path = tmp_path / name
     path.write_bytes(data)
-    with caplog.at_level(logging.WARNING, logger="rag.loader"):
+    with caplog.at_level(logging.WARNING, logger="rag.loaders"):
         assert _read(path) is None
     assert any(name in r.getMessage() and "skipped" in r.getMessage() for r in caplog.records)
 
@@ -90,13 +90,13 @@ def test_files_to_skip_warn_and_return_none(tmp_path, caplog, name, data):
 def test_over_size_limit_skipped(tmp_path, caplog):
     path = tmp_path / "big.txt"
     path.write_text("word " * 100)
-    with caplog.at_level(logging.WARNING, logger="rag.loader"):
-        assert read_document(path, "big.txt", max_bytes=50) is None
+    with caplog.at_level(logging.WARNING, logger="rag.loaders"):
+        assert read_document(path, "big.txt", 50) is None
     assert any("big.txt" in r.getMessage() for r in caplog.records)
 
 
 def test_missing_file_is_skipped_not_raised(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="rag.loader"):
+    with caplog.at_level(logging.WARNING, logger="rag.loaders"):
         assert _read(tmp_path / "gone.txt") is None
     assert any("gone.txt" in r.getMessage() for r in caplog.records)
 
@@ -107,7 +107,7 @@ def test_unreadable_file_is_skipped(tmp_path, caplog):
     path.write_text("hidden\n")
     path.chmod(0)
     try:
-        with caplog.at_level(logging.WARNING, logger="rag.loader"):
+        with caplog.at_level(logging.WARNING, logger="rag.loaders"):
             assert _read(path) is None
         assert any("secret.txt" in r.getMessage() for r in caplog.records)
     finally:
@@ -159,7 +159,7 @@ def test_symlinked_file_outside_corpus_not_followed(tmp_path, corpus_factory, ca
     root = corpus_factory({"inside.txt": "inside\n"})
     (root / "escape.txt").symlink_to(outside)
     (root / "alias.txt").symlink_to(root / "inside.txt")
-    with caplog.at_level(logging.WARNING, logger="rag.loader"):
+    with caplog.at_level(logging.WARNING, logger="rag.loaders"):
         sources = _walk(root)
     assert "escape.txt" not in sources
     assert "alias.txt" in sources  # a link that stays inside is fine

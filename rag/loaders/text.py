@@ -1,4 +1,4 @@
-"""Reading documents with their line numbers kept exactly.
+"""Plain text files (.txt, .md, .rst), and walking the corpus.
 
 A document's lines are its text split on "\\n" with one trailing "\\r"
 removed per line, so line N here is line N in any editor, for `\\r\\n` files too.
@@ -6,30 +6,18 @@ removed per line, so line N here is line N in any editor, for `\\r\\n` files too
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.loaders.document import Document, Unreadable
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rag.loaders")
 
 _BINARY_SNIFF_BYTES = 8192
 _FALLBACK_ENCODINGS = ("cp1252", "latin-1")
-
-
-@dataclass(slots=True)
-class Document:
-    source: str  # path relative to the corpus root, with "/" separators
-    lines: list[str]
-    sha256: str
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 def split_lines(text: str) -> list[str]:
@@ -58,31 +46,6 @@ def decode(data: bytes, source: str) -> str | None:
         log.warning("%s is not valid UTF-8; read it as %s", source, encoding)
         return text
     return None
-
-
-def read_document(path: Path, source: str, max_bytes: int) -> Document | None:
-    """Read one file, or warn and return None when it cannot or should not be indexed."""
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            log.warning("skipped %s: empty file", source)
-            return None
-        if size > max_bytes:
-            log.warning("skipped %s: %d bytes is over the %d byte limit", source, size, max_bytes)
-            return None
-        data = path.read_bytes()
-    except OSError as exc:
-        log.warning("skipped %s: cannot read it (%s)", source, exc.strerror or exc)
-        return None
-    text = decode(data, source)
-    if text is None:
-        log.warning("skipped %s: looks like a binary file", source)
-        return None
-    lines = split_lines(text)
-    if not any(line.strip() for line in lines):
-        log.warning("skipped %s: no text", source)
-        return None
-    return Document(source=source, lines=lines, sha256=hashlib.sha256(data).hexdigest())
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -128,3 +91,10 @@ def check_corpus(root: Path) -> Path:
     if not (root.is_dir() or root.is_file()):
         raise CorpusError(f"{root} is not a folder or file")
     return root.resolve()
+
+
+def read_text(data: bytes, source: str) -> Document:
+    text = decode(data, source)
+    if text is None:
+        raise Unreadable("looks like a binary file")
+    return Document(source=source, lines=split_lines(text))
