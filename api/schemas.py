@@ -32,7 +32,14 @@ class SourceLines(BaseModel):
     start_line: int
     end_line: int
     lines: list[str]
-    total_lines: int
+    total_lines: int = Field(description="Lines of the source, or of the page for a paged document.")
+    page: int | None = Field(None, description="Paged documents: the page these lines are on (numbered within it).")
+    pages: int | None = Field(None, description="Paged documents: how many pages the document has.")
+    page_width: float | None = Field(None, description="Paged documents: the page's width in points (1/72 inch).")
+    page_height: float | None = Field(None, description="Paged documents: the page's height in points.")
+    boxes: list[list[float] | None] | None = Field(
+        None, description="Paged documents: each line's box [x0, top, x1, bottom] in points from the page's top-left corner."
+    )
 
 
 class ChatMessage(BaseModel):

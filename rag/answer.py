@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.check import ClaimChecker, ClaimJudge, LineEvidence, StatesVerdict, find_evidence, subject_missing, word_coverage
+from rag.check import (
+    ClaimChecker, ClaimJudge, LineEvidence, StatesVerdict, find_evidence, line_spans, subject_missing, word_coverage,
+)
 from rag.citations import (
     ContextLine,
     ParsedSentence,
@@ -38,8 +40,9 @@ from rag.errors import ModelError
 from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.retriever import Retriever
 from rag.settings import Settings
-from rag.text import DocumentFrequencies, numbers, question_word_coverage, split_sentences, with_labels
-from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck, Span
+from rag.store import DocumentRecord
+from rag.text import DocumentFrequencies, join_wrapped, numbers, question_word_coverage, split_sentences, with_labels
+from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +107,10 @@ class _AnswerChecker:
         self.looping = False
 
     def _evidence(self, claim: str, indexes: list[int]) -> list[LineEvidence]:
-        return [find_evidence(claim, self.context[i].source, self.context[i].line, self._line_text(i), self.context[i].page) for i in indexes]
-
-    def _line_text(self, index: int) -> str:
-        line = self.context[index]
-        return self.documents[line.source][line.line - 1]
+        return [
+            find_evidence(claim, c.source, c.line, c.raw or c.text, c.page, end_line=c.end_line, lines=c.lines, parts=c.parts)
+            for c in (self.context[i] for i in indexes)
+        ]
 
     def _document(self, indexes: list[int]) -> tuple[str, str]:
         """The whole text of the cited documents, and their titles."""
@@ -191,7 +193,8 @@ class _AnswerChecker:
                 # Stated by a line that is not about what was asked (a title line, a neighbour): another
                 # shown line may state it and be about the question ("Andre Gunder Frank." copied from
                 # the title, stated with the book's name on line 3).
-                exclude = set(cited) | {i for i, c in enumerate(self.context) for e in verdict.evidence if (c.source, c.line) == (e.source, e.line)}
+                exclude = set(cited) | {i for i, c in enumerate(self.context) for e in verdict.evidence
+                                        if (c.source, c.page, c.line) == (e.source, e.page, e.line)}
                 for index in self._repair_candidates(f"{claim} {self.question}", exclude):
                     attempt = self.checker.states(self.question, claim, self._evidence(claim, [index]), *self._document([index]))
                     if not attempt.stated:
@@ -210,7 +213,7 @@ class _AnswerChecker:
         # A quoted fragment is shown as the whole sentence it was copied from: the document's own
         # words, with their context ("Field's Market ..." -> "Season 1 was shot inside ...").
         whole = verdict.quoted_sentence(claim)
-        quoted = {(e.source, e.line, e.start) for e in verdict.evidence}
+        quoted = {(e.source, e.page, e.line, e.start) for e in verdict.evidence}
         if whole and not quoted & self.expanded:  # two fragments of one sentence show it once
             checked.check.text, checked.check.written = whole, claim
             self.expanded |= quoted
@@ -232,14 +235,15 @@ class _AnswerChecker:
     def _answers(self, claim: str, verdict: StatesVerdict) -> tuple[bool, float, str | None]:
         if self._off_subject(claim, verdict) == _TITLE_ONLY:
             return False, 0.0, _TITLE_ONLY
-        lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page) for e in verdict.evidence]
+        lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page, end_line=e.end_line) for e in verdict.evidence]
         return self.checker.answers(self.question, claim, lines, self._said(verdict), self.frequencies)
 
     def _off_subject(self, claim: str, verdict: StatesVerdict) -> str | None:
         """Why a stated sentence's lines are not about the question: they are only titles (a page's
         name says nothing about it: "The Girl with the Dragon Tattoo (2011 film)."), or a rule of
         subject_missing."""
-        if all(self.titles.get(e.source) and e.line == _first_line(self.documents[e.source]) for e in verdict.evidence):
+        if all(self.titles.get(e.source) and (e.page or 1) == 1 and e.line == _first_line(self.documents[e.source])
+               for e in verdict.evidence):
             return _TITLE_ONLY
         return subject_missing(self.question, claim, self._said(verdict), self.frequencies)
 
@@ -250,8 +254,8 @@ class _AnswerChecker:
 
     def _citation(self, evidence: LineEvidence, support: float, repaired: bool, checks: dict) -> Citation:
         return Citation(
-            source=evidence.source, start_line=evidence.line, end_line=evidence.line, page=evidence.page,
-            quote=evidence.text, verified=True, support=support, repaired=repaired, spans=[evidence.span],
+            source=evidence.source, start_line=evidence.line, end_line=evidence.end_line or evidence.line, page=evidence.page,
+            quote=evidence.quote, verified=True, support=support, repaired=repaired, spans=evidence.spans,
             checks=dict(checks),
         )
 
@@ -259,20 +263,20 @@ class _AnswerChecker:
         """Quote and cite other sources that give a different figure for a shown claim."""
         shown = [c for c in self.all if c.check.supported]
         claims = [(c.check.text, {cit.source for cit in c.citations}) for c in shown]
-        cited = {(cit.source, cit.start_line) for c in shown for cit in c.citations}
+        cited = {(cit.source, cit.page, cit.start_line) for c in shown for cit in c.citations}
         added = []
         for found in find_disagreements(claims, self.context, self.embedder.encode):
             line = found.line
-            if (line.source, line.line) in cited:
+            if (line.source, line.page, line.line) in cited:
                 continue
-            cited.add((line.source, line.line))
-            text = self.documents[line.source][line.line - 1]
+            cited.add((line.source, line.page, line.line))
+            text = line.raw or line.text
             quote = found.quote.strip("…")
             start = max(0, text.find(quote))
             citation = Citation(
-                source=line.source, start_line=line.line, end_line=line.line, page=line.page, quote=text, verified=True,
-                support=1.0, spans=[Span(line=line.line, start_char=start, end_char=start + len(quote))],
-                checks={"quoted": 1.0},
+                source=line.source, start_line=line.line, end_line=line.last_line, page=line.page,
+                quote="\n".join(line.lines) if line.lines else text, verified=True, support=1.0,
+                spans=line_spans(line.line, line.parts, start, start + len(quote)), checks={"quoted": 1.0},
             )
             sentence = found.text + "."
             checked = _Checked(SentenceCheck(text=sentence, supported=True, citations=[citation.label]), [citation])
@@ -310,15 +314,7 @@ class Answerer:
         """
         candidates: list[ContextLine] = []
         for passage in passages:
-            lines = retriever.snapshot.documents[passage.source].lines
-            if passage.start_char is not None:
-                candidates.append(
-                    ContextLine(passage.source, passage.start_line, passage.text, passage.start_char, passage.end_char)
-                )
-                continue
-            for number in range(passage.start_line, passage.end_line + 1):
-                if lines[number - 1].strip():
-                    candidates.append(ContextLine(passage.source, number, lines[number - 1].strip()))
+            candidates.extend(_context_lines(passage, retriever.snapshot.documents[passage.source]))
         if not candidates:
             return [], np.zeros((0, self.embedder.dim), dtype=np.float32)
         vectors = self.embedder.encode([c.text for c in candidates])
@@ -450,6 +446,35 @@ class Answerer:
             usage=usage,
             decline_probability=decline,
         )
+
+
+def _context_lines(passage: Passage, document: DocumentRecord) -> list[ContextLine]:
+    """A passage's lines as the model is shown them; a paragraph a layout wrapped over several lines
+    (a PDF's) is one unit, labelled with its line range, so a sentence across lines can be checked."""
+    first = document.line_number(passage.page, passage.start_line)
+    lines = document.lines
+    if passage.start_char is not None:
+        return [ContextLine(passage.source, passage.start_line, passage.text, passage.start_char, passage.end_char,
+                            passage.page, raw=lines[first - 1])]
+    units: list[list[int]] = []  # runs of local line numbers, one per paragraph
+    for offset in range(passage.end_line - passage.start_line + 1):
+        number = first + offset
+        if not lines[number - 1].strip():
+            continue
+        if units and document.wrapped and document.wrapped[number - 1] and units[-1][-1] == passage.start_line + offset - 1:
+            units[-1].append(passage.start_line + offset)
+        else:
+            units.append([passage.start_line + offset])
+    out = []
+    for unit in units:
+        texts = tuple(lines[first + n - passage.start_line - 1] for n in unit)
+        if len(unit) == 1:
+            out.append(ContextLine(passage.source, unit[0], texts[0].strip(), page=passage.page, raw=texts[0]))
+            continue
+        text, parts = join_wrapped(list(texts))
+        out.append(ContextLine(passage.source, unit[0], text, page=passage.page, end_line=unit[-1], lines=texts,
+                               parts=tuple(parts), raw=text))
+    return out
 
 
 def _first_line(lines: list[str]) -> int:

@@ -101,13 +101,34 @@ class LineEvidence:
     end: int
     window: str  # the supporting sentence with the one before it (for "it", "their"): what the judge reads
     page: int | None = None
+    end_line: int | None = None  # a wrapped paragraph: `text` joins lines line..end_line (see ContextLine)
+    lines: tuple[str, ...] = ()
+    parts: tuple[tuple[int, int], ...] = ()
 
     @property
-    def span(self) -> Span:
-        return Span(line=self.line, start_char=self.start, end_char=self.end)
+    def spans(self) -> list[Span]:
+        return line_spans(self.line, self.parts, self.start, self.end)
+
+    @property
+    def quote(self) -> str:
+        """The exact text of the cited lines."""
+        return "\n".join(self.lines) if self.lines else self.text
 
 
-def find_evidence(claim: str, source: str, line: int, text: str, page: int | None = None) -> LineEvidence:
+def line_spans(line: int, parts: tuple[tuple[int, int], ...], start: int, end: int) -> list[Span]:
+    """text[start:end] as spans of the lines it lies on: one span, or one per line of a wrapped
+    paragraph whose lines lie at `parts` in its joined text."""
+    if not parts:
+        return [Span(line=line, start_char=start, end_char=end)]
+    return [
+        Span(line=line + k, start_char=max(start, low) - low, end_char=min(end, high) - low)
+        for k, (low, high) in enumerate(parts)
+        if max(start, low) < min(end, high)
+    ]
+
+
+def find_evidence(claim: str, source: str, line: int, text: str, page: int | None = None, *, end_line: int | None = None,
+                  lines: tuple[str, ...] = (), parts: tuple[tuple[int, int], ...] = ()) -> LineEvidence:
     """The sentence of `text` sharing most words and figures with the claim (and the one before it)."""
     sentences = split_sentences(text) or [Sentence(text.strip(), 0, len(text))]
     claim_words, claim_numbers = content_words(claim), numbers(claim)
@@ -118,7 +139,7 @@ def find_evidence(claim: str, source: str, line: int, text: str, page: int | Non
     best = max(range(len(sentences)), key=lambda i: (overlap(sentences[i]), -i))
     chosen = sentences[best]
     window = chosen.text if best == 0 else f"{sentences[best - 1].text} {chosen.text}"
-    return LineEvidence(source, line, text, chosen.start, chosen.end, window, page)
+    return LineEvidence(source, line, text, chosen.start, chosen.end, window, page, end_line, lines, parts)
 
 
 def _direction(text: str, start: int, end: int) -> str | None:

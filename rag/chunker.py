@@ -46,6 +46,8 @@ class Chunker:
     def __call__(self, doc: Document) -> list[Chunk]:
         line_tokens = self.count_tokens(doc.lines)
         repeated = _repeated_lines(doc.lines)
+        # A chunk never spans two pages: its citation names one page.
+        page_starts = {page.first_line for page in doc.pages or ()}
         chunks: list[Chunk] = []
         pending: list[_Unit] = []
 
@@ -64,7 +66,7 @@ class Chunker:
                 pending = []
                 chunks.extend(self._split_long_line(doc.source, number, line, unit.boilerplate))
                 continue
-            starts_section = line.lstrip().startswith("#")
+            starts_section = line.lstrip().startswith("#") or number in page_starts
             fits = sum(u.tokens for u in pending) + tokens <= self.max_tokens
             if pending and (not fits or starts_section or pending[0].boilerplate != unit.boilerplate):
                 flush()

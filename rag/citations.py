@@ -32,10 +32,20 @@ class ContextLine:
     start_char: int | None = None
     end_char: int | None = None
     page: int | None = None  # for paged documents; `line` is then numbered within the page
+    # A paragraph a layout wrapped over lines line..end_line is shown (and checked) as one text:
+    # `lines` are those lines as they stand, `parts` where each lies in `text` (see text.join_wrapped).
+    end_line: int | None = None
+    lines: tuple[str, ...] = ()
+    parts: tuple[tuple[int, int], ...] = ()
+    raw: str | None = None  # what evidence offsets count in: the whole line when `text` is a piece of it
+
+    @property
+    def last_line(self) -> int:
+        return self.end_line or self.line
 
     @property
     def label(self) -> str:
-        return citation_label(self.source, self.line, self.line, self.page)
+        return citation_label(self.source, self.line, self.last_line, self.page)
 
 
 @dataclass
@@ -103,7 +113,7 @@ def cited_lines(raw: RawCitation, sources: Sequence[str], context: Sequence[Cont
     if raw.start is None:
         return on_page
     low, high = sorted((raw.start, raw.end or raw.start))
-    return [i for i in on_page if low <= context[i].line <= high]
+    return [i for i in on_page if context[i].line <= high and context[i].last_line >= low]
 
 
 def _stem_of(name: str) -> str:

@@ -42,6 +42,12 @@ class SourceNotFoundError(InputError):
     http_status = 404
 
 
+class SourceChangedError(RagError):
+    """The file behind an indexed source was changed or removed since it was indexed."""
+
+    http_status = 409
+
+
 class IndexError_(RagError):
     """Base for problems with the index on disk (named to avoid the builtin)."""
 

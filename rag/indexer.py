@@ -19,6 +19,7 @@ from rag.errors import CorpusError, IndexError_, IndexNotFoundError, IndexWriteE
 from rag.loaders import Document, NoTextLayer, ReadLimits, check_corpus, iter_corpus_files, read_document
 from rag.settings import Settings
 from rag.store import DocumentRecord, IndexSnapshot, load_snapshot, remove_stale, write_generation
+from rag.text import join_wrapped
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,22 @@ def document_title(lines: list[str]) -> str | None:
     return None
 
 
-def embedding_text(chunk: Chunk, title: str | None) -> str:
-    """What is embedded and BM25-indexed for a chunk: its text, led by the title when it lacks it."""
+def embedding_text(chunk: Chunk, title: str | None, wrapped: list[bool] | None = None) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, led by the title when it lacks it.
+    Lines a layout wrapped (`wrapped`, a PDF's) are joined back into their paragraphs, so a word
+    broken across lines ("compa-" "ny") is one word to both searches."""
+    text = chunk.text
+    if wrapped and chunk.start_char is None:
+        paragraphs: list[list[str]] = []
+        for line, continues in zip(text.split("\n"), wrapped[chunk.start_line - 1 : chunk.end_line]):
+            if continues and paragraphs:
+                paragraphs[-1].append(line)
+            else:
+                paragraphs.append([line])
+        text = "\n".join(join_wrapped(parts)[0] for parts in paragraphs)
     if title and chunk.start_line > 1:
-        return f"{title}\n{chunk.text}"
-    return chunk.text
+        return f"{title}\n{text}"
+    return text
 
 
 def build_dense_index(vectors: np.ndarray, settings: Settings):
@@ -154,11 +166,15 @@ class Indexer:
             dense = build_dense_index(vectors, self.settings)
             stats.index_type = "HNSW" if len(chunks) >= self.settings.approximate_index_threshold else "exact"
             manifest["index_type"] = stats.index_type
-            records = [DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines)) for d in documents]
+            records = [
+                DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines), d.pages, d.boxes, d.wrapped, d.path)
+                for d in documents
+            ]
             write_generation(index_dir, manifest, chunks, records, dense)
             if previous is not None:
                 stats.removed_files = sorted(set(previous.documents) - {d.source for d in documents})
         stats.files = len(documents)
+        stats.pages = sum(len(d.pages) for d in documents if d.pages)
         stats.chunks = len(chunks)
         stats.seconds = time.perf_counter() - started
         return stats
@@ -195,7 +211,7 @@ class Indexer:
                 continue
             chunks = self.chunker(doc)
             title = document_title(doc.lines)
-            parts.append((chunks, None, [embedding_text(c, title) for c in chunks]))
+            parts.append((chunks, None, [embedding_text(c, title, doc.wrapped) for c in chunks]))
             stats.changed_files.append(doc.source)
 
         texts = [t for _, vectors, texts in parts if vectors is None for t in texts]

@@ -164,8 +164,10 @@ class Retriever:
     def bm25(self) -> BM25Index:
         with self._bm25_lock:
             if self._bm25 is None:
-                titles = {s: d.title for s, d in self.snapshot.documents.items()}
-                self._bm25 = BM25Index([embedding_text(c, titles.get(c.source)) for c in self.snapshot.chunks])
+                documents = self.snapshot.documents
+                self._bm25 = BM25Index([
+                    embedding_text(c, documents[c.source].title, documents[c.source].wrapped) for c in self.snapshot.chunks
+                ])
             return self._bm25
 
     @property
@@ -243,7 +245,9 @@ class Retriever:
         groups: list[_Group] = []
         # Only groups of the same file can join: looking at those alone keeps this linear-ish
         # (it was most of a cached search's time when every group was tried for every hit).
-        by_source: dict[str, list[_Group]] = {}
+        # A passage stays on one page of a paged document (its label names one page).
+        by_place: dict[tuple[str, int | None], list[_Group]] = {}
+        documents = self.snapshot.documents
         for hit in hits:
             chunk = self.snapshot.chunks[hit.chunk_id]
             sums = self._line_sums(chunk.source)
@@ -251,7 +255,8 @@ class Retriever:
                 chunk.source, chunk.start_line, chunk.end_line, chunk.start_char, chunk.end_char, hit.score, hit.dense,
                 sums.text_lines(1, chunk.start_line - 1), sums.text_lines(1, chunk.end_line),
             )
-            same_file = by_source.setdefault(chunk.source, [])
+            place = (chunk.source, documents[chunk.source].locate(chunk.start_line)[0])
+            same_file = by_place.setdefault(place, [])
             home = next((group for group in same_file if self._joinable(group, arrival)), None)
             if home is None:
                 groups.append(arrival)
@@ -284,10 +289,12 @@ class Retriever:
         return sums
 
     def _passage(self, group: _Group) -> Passage:
+        page, start = self.snapshot.documents[group.source].locate(group.start)
         return Passage(
             source=group.source,
-            start_line=group.start,
-            end_line=group.end,
+            page=page,
+            start_line=start,
+            end_line=start + group.end - group.start,
             text=self.passage_text(group.source, group.start, group.end, group.start_char, group.end_char),
             score=round(group.score, 6),
             start_char=group.start_char,

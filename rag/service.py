@@ -139,18 +139,54 @@ class RagService:
         return question.strip()
 
     # Sources ----------------------------------------------------------------
-    def source_lines(self, source: str, start: int | None = None, end: int | None = None) -> dict:
-        """Lines of an indexed source, from the index itself: nothing else on disk is ever read."""
-        documents = self.retriever.snapshot.documents
-        document = documents.get(source)
-        if document is None:
-            raise SourceNotFoundError(f"{source!r} is not an indexed source")
-        total = len(document.lines)
+    def source_lines(self, source: str, start: int | None = None, end: int | None = None, page: int | None = None) -> dict:
+        """Lines of an indexed source, from the index itself: nothing else on disk is ever read.
+        For a paged document, the lines of one page (page 1 when none is given), numbered within it,
+        with each line's box on the page."""
+        document = self._document(source)
+        if document.pages is None and page is not None:
+            raise InputError(f"{source} has no pages; leave out page")
+        first, total = 1, len(document.lines)
+        if document.pages is not None:
+            on_page = self._page(document, page or 1)
+            first, total = on_page.first_line, on_page.line_count
         start = 1 if start is None else start
         end = total if end is None else end
         if start < 1 or end < start:
             raise InputError("start must be at least 1 and end at least start")
         if start > total:
-            raise InputError(f"{source} has {total} lines; start {start} is past the end")
+            where = f"page {on_page.number} of {source}" if document.pages is not None else source
+            raise InputError(f"{where} has {total} lines; start {start} is past the end")
         end = min(end, total)
-        return {"source": source, "start_line": start, "end_line": end, "lines": document.lines[start - 1 : end], "total_lines": total}
+        lines = slice(first + start - 2, first + end - 1)
+        found = {"source": source, "start_line": start, "end_line": end, "lines": document.lines[lines], "total_lines": total}
+        if document.pages is not None:
+            found.update(
+                page=on_page.number, pages=len(document.pages), page_width=on_page.width, page_height=on_page.height,
+                boxes=document.boxes[lines] if document.boxes else None,
+            )
+        return found
+
+    def page_image(self, source: str, page: int, width: int) -> bytes:
+        """One page of an indexed paged document as a PNG `width` pixels wide, rendered from the file
+        it was indexed from, and only while that file is unchanged."""
+        from rag.loaders.render import render_page
+
+        document = self._document(source)
+        if document.pages is None:
+            raise InputError(f"{source} has no pages to show")
+        self._page(document, page)
+        return render_page(document.path, document.sha256, page, width)
+
+    def _document(self, source: str):
+        document = self.retriever.snapshot.documents.get(source)
+        if document is None:
+            raise SourceNotFoundError(f"{source!r} is not an indexed source")
+        return document
+
+    @staticmethod
+    def _page(document, number: int):
+        try:
+            return document.page(number)
+        except KeyError:
+            raise InputError(f"{document.source} has {len(document.pages)} pages; there is no page {number}") from None

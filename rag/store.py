@@ -31,12 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexCorruptError, IndexIncompatibleError, IndexNotFoundError, IndexWriteError
+from rag.loaders.document import Page
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: no vectors.npy beside dense.faiss (1 had one; still read)
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3  # 3: documents may carry pages; 2: no vectors.npy beside dense.faiss (1 had one); all read
+READABLE_FORMATS = (1, 2, 3)
 CURRENT = "CURRENT"
 ARTIFACTS = ("chunks.jsonl", "documents.jsonl", "dense.faiss")
 _KEEP_GENERATIONS = 2  # the live one and the one before, for readers still holding it
@@ -44,10 +45,54 @@ _KEEP_GENERATIONS = 2  # the live one and the one before, for readers still hold
 
 @dataclass
 class DocumentRecord:
+    """An indexed file's lines. For a paged document (PDF) lines are numbered over the whole file here
+    and within their page outside (passages, citations, labels): `locate` and `line_number` convert."""
+
     source: str
     sha256: str
     lines: list[str]
     title: str | None = None
+    pages: list[Page] | None = None
+    boxes: list[list[float] | None] | None = None  # per line: [x0, top, x1, bottom] in points on its page
+    wrapped: list[bool] | None = None  # per line: continues the paragraph of the line before
+    path: str | None = None  # the file read, for paged documents (their pages are rendered from it)
+
+    def __post_init__(self) -> None:
+        if self.pages and not isinstance(self.pages[0], Page):
+            self.pages = [Page(*page) for page in self.pages]
+
+    def to_dict(self) -> dict:
+        record = {"source": self.source, "sha256": self.sha256, "title": self.title, "lines": self.lines}
+        if self.pages is not None:
+            record["pages"] = [[p.number, p.first_line, p.line_count, p.width, p.height] for p in self.pages]
+            record.update(boxes=self.boxes, wrapped=self.wrapped, path=self.path)
+        return record
+
+    def page(self, number: int) -> Page:
+        """One page, by its 1-based number; KeyError when the document has no such page."""
+        if not self.pages or not 1 <= number <= len(self.pages):
+            raise KeyError(number)
+        return self.pages[number - 1]
+
+    def locate(self, line: int) -> tuple[int | None, int]:
+        """(page, line within the page) of a document line; (None, line) for a document without pages."""
+        if not self.pages:
+            return None, line
+        low, high = 0, len(self.pages) - 1
+        while low < high:  # the last page starting at or before the line
+            mid = (low + high + 1) // 2
+            if self.pages[mid].first_line <= line:
+                low = mid
+            else:
+                high = mid - 1
+        page = self.pages[low]
+        return page.number, line - page.first_line + 1
+
+    def line_number(self, page: int | None, line: int) -> int:
+        """The document line of `line` within `page` (KeyError for a page it does not have)."""
+        if not self.pages:
+            return line
+        return self.page(page or 1).first_line + line - 1
 
 
 @dataclass
@@ -141,11 +186,7 @@ def write_generation(
         )
         _write_file(
             staging / "documents.jsonl",
-            "".join(
-                json.dumps({"source": d.source, "sha256": d.sha256, "title": d.title, "lines": d.lines}, ensure_ascii=False)
-                + "\n"
-                for d in documents
-            ).encode(),
+            "".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in documents).encode(),
         )
         _write_file(staging / "dense.faiss", faiss.serialize_index(dense_index).tobytes())
         manifest = {**manifest, "format_version": FORMAT_VERSION, "generation": generation}

@@ -38,25 +38,21 @@ __all__ = [
 _HYPHENATED = re.compile(r"[a-z]-$")
 
 
-def join_wrapped(parts: list[str]) -> tuple[str, list[int]]:
+def join_wrapped(parts: list[str]) -> tuple[str, list[tuple[int, int]]]:
     """The visual lines of one paragraph (as a PDF lays them out) joined into its text, and where each
-    part starts in it. A word the layout broke with a hyphen is joined whole ("compa-" + "ny" reads
-    "company"); other parts are joined by one space."""
-    text, starts = "", []
+    part lies in it (start, end). A word the layout broke with a hyphen is joined whole ("compa-" +
+    "ny" reads "company"); other parts are joined by one space."""
+    text, spans = "", []
     for part in parts:
         part = part.strip()
-        if not text:
-            starts.append(0)
-            text = part
-        elif _HYPHENATED.search(text) and part[:1].islower():
+        if text and _HYPHENATED.search(text) and part[:1].islower():
             text = text[:-1]
-            starts.append(len(text))
-            text += part
-        else:
+            spans[-1] = (spans[-1][0], len(text))
+        elif text:
             text += " "
-            starts.append(len(text))
-            text += part
-    return text, starts
+        spans.append((len(text), len(text) + len(part)))
+        text += part
+    return text, spans
 
 
 # ---------------------------------------------------------------------------- citation markers

@@ -44,11 +44,13 @@ class Chunk:
 
 
 class Passage(BaseModel):
-    """A retrieved span, cited as `[source:start_line-end_line]`."""
+    """A retrieved span, cited as `[source:start_line-end_line]`, or `[source:pN:start_line-end_line]` on
+    page N of a paged document (its lines are then numbered within the page)."""
 
     source: str = Field(examples=["002_9fd4f84746180eec.txt"])
     start_line: int = Field(ge=1, examples=[6])
     end_line: int = Field(ge=1, examples=[6])
+    page: int | None = Field(None, ge=1, description="Page of a paged document; lines are numbered within it.")
     text: str
     score: float = 0.0
     start_char: int | None = None
@@ -57,7 +59,7 @@ class Passage(BaseModel):
 
     @property
     def label(self) -> str:
-        return citation_label(self.source, self.start_line, self.end_line)
+        return citation_label(self.source, self.start_line, self.end_line, self.page)
 
 
 _PASSAGE_LIST = TypeAdapter(list[Passage])

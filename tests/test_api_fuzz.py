@@ -57,6 +57,7 @@ OPERATIONS = [
     ("GET", "/health"),
     ("GET", "/v1/search"),
     ("GET", "/v1/sources/{source}"),
+    ("GET", "/v1/pages/{source}"),
     ("POST", "/v1/ask"),
     ("POST", "/v1/chat/completions"),
 ]

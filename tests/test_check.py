@@ -142,7 +142,7 @@ def test_evidence_is_the_best_matching_sentence_and_its_span_is_exact():
     found = evidence("Meta has allocated $65 billion.", ref)
     line = DOCS["001_aadfbd5aacc872f0.txt"][17]
     assert "Meta has allocated $65 billion" in line[found.start : found.end]
-    assert found.span.line == 18 and found.span.end_char == found.end
+    assert [(s.line, s.end_char) for s in found.spans] == [(18, found.end)]
     assert found.window.endswith(line[found.start : found.end])
 
 

@@ -95,5 +95,6 @@ def read_document(path: Path, source: str, limits: ReadLimits | int) -> Document
         log.warning("skipped %s: no text", source)
         return None
     doc.source = source
+    doc.path = str(path.resolve())
     doc.sha256 = hashlib.sha256(data).hexdigest()
     return doc

@@ -39,6 +39,7 @@ class Document:
     # Per line: True when the line continues the paragraph of the line before (the layout wrapped it).
     wrapped: list[bool] | None = None
     notes: list[str] = field(default_factory=list)  # warnings worth a log line, that did not stop the read
+    path: str | None = None  # the file it was read from (absolute): paged documents are rendered from it
 
     @property
     def text(self) -> str:
