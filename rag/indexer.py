@@ -113,6 +113,20 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _known(record: DocumentRecord | None):
+    """For read_document: the record as a Document again when the file's bytes are unchanged."""
+    if record is None:
+        return None
+
+    def same(sha256: str) -> Document | None:
+        if record.sha256 != sha256:
+            return None
+        return Document(record.source, record.lines, record.sha256, record.pages, record.boxes, record.wrapped,
+                        path=record.path)
+
+    return same
+
+
 class Indexer:
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
@@ -126,20 +140,23 @@ class Indexer:
     def chunking_config(self) -> dict:
         return {"chunk_tokens": self.settings.chunk_tokens, "chunk_overlap_tokens": self.settings.chunk_overlap_tokens}
 
-    def _reusable(self, index_dir: Path) -> IndexSnapshot | None:
-        """The previous generation, if its vectors can be reused for unchanged files."""
+    def _live(self, index_dir: Path) -> IndexSnapshot | None:
+        """The live generation, if there is a readable one."""
         try:
-            previous = load_snapshot(index_dir)
+            return load_snapshot(index_dir)
         except IndexNotFoundError:
             return None
         except IndexError_ as exc:
             log.warning("rebuilding from scratch: %s", exc)
             return None
-        same = (
-            previous.manifest.get("embedding_model") == self.embedder.name
-            and previous.manifest.get("chunking") == self.chunking_config
+
+    def _reusable(self, live: IndexSnapshot | None) -> IndexSnapshot | None:
+        """The live generation, if its vectors can be reused for unchanged files."""
+        same = live is not None and (
+            live.manifest.get("embedding_model") == self.embedder.name
+            and live.manifest.get("chunking") == self.chunking_config
         )
-        return previous if same else None
+        return live if same else None
 
     def build(self, paths: list[Path], index_dir: Path, progress: bool | None = None) -> IndexStats:
         started = time.perf_counter()
@@ -147,8 +164,10 @@ class Indexer:
         stats = IndexStats()
         with build_lock(index_dir):
             remove_stale(index_dir)
-            previous = self._reusable(index_dir)
-            documents = self._read(roots, stats)
+            live = self._live(index_dir)
+            previous = self._reusable(live)
+            # Lines do not depend on the model: an unchanged PDF is not parsed again even when re-embedded.
+            documents = self._read(roots, stats, live.documents if live else {})
             if not documents:
                 raise CorpusError(
                     f"no readable {', '.join(self.settings.extensions)} files under {', '.join(map(str, paths))}"
@@ -179,7 +198,7 @@ class Indexer:
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _read(self, roots: list[Path], stats: IndexStats) -> list[Document]:
+    def _read(self, roots: list[Path], stats: IndexStats, previous: dict[str, DocumentRecord]) -> list[Document]:
         documents: dict[str, Document] = {}
         multiple = len(roots) > 1
         for root in roots:
@@ -187,7 +206,7 @@ class Indexer:
                 # With several roots, sources keep the root's name so they stay unique.
                 name = f"{root.name}/{source}" if multiple and root.is_dir() else source
                 try:
-                    doc = read_document(path, name, self.limits)
+                    doc = read_document(path, name, self.limits, known=_known(previous.get(name)))
                 except NoTextLayer:
                     stats.no_text_layer_files += 1
                     doc = None

@@ -151,12 +151,12 @@ class RagService:
             on_page = self._page(document, page or 1)
             first, total = on_page.first_line, on_page.line_count
         start = 1 if start is None else start
-        end = total if end is None else end
-        if start < 1 or end < start:
-            raise InputError("start must be at least 1 and end at least start")
         if start > total:
             where = f"page {on_page.number} of {source}" if document.pages is not None else source
             raise InputError(f"{where} has {total} lines; start {start} is past the end")
+        end = total if end is None else end
+        if start < 1 or end < start:
+            raise InputError("start must be at least 1 and end at least start")
         end = min(end, total)
         lines = slice(first + start - 2, first + end - 1)
         found = {"source": source, "start_line": start, "end_line": end, "lines": document.lines[lines], "total_lines": total}

@@ -56,10 +56,12 @@ def reader_for(suffix: str) -> Callable[[bytes, str], Document]:
     return read_text
 
 
-def read_document(path: Path, source: str, limits: ReadLimits | int) -> Document | None:
+def read_document(path: Path, source: str, limits: ReadLimits | int,
+                  known: Callable[[str], Document | None] | None = None) -> Document | None:
     """Read one file, or warn (one line naming the file and the reason) and return None when it
     cannot or should not be indexed. A file with no text layer raises NoTextLayer after its warning,
-    so the caller can count it apart."""
+    so the caller can count it apart. `known(sha256)` may return the document as read before from the
+    same bytes, so an unchanged PDF is not parsed again."""
     limits = limits if isinstance(limits, ReadLimits) else ReadLimits(max_bytes=limits)
     try:
         size = path.stat().st_size
@@ -75,6 +77,11 @@ def read_document(path: Path, source: str, limits: ReadLimits | int) -> Document
         log.warning("skipped %s: %s", source, exc)
         return None
     suffix = path.suffix.lower()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if known is not None and suffix in FORMAT_EXTENSIONS:
+        previous = known(sha256)
+        if previous is not None:
+            return previous
     try:
         if suffix in FORMAT_EXTENSIONS:
             from rag.loaders.bounded import read_bounded
@@ -96,5 +103,5 @@ def read_document(path: Path, source: str, limits: ReadLimits | int) -> Document
         return None
     doc.source = source
     doc.path = str(path.resolve())
-    doc.sha256 = hashlib.sha256(data).hexdigest()
+    doc.sha256 = sha256
     return doc
