@@ -33,6 +33,7 @@
     panelSub: $("#source-sub"),
     panelBody: $("#source-body"),
     panelLines: $("#source-lines"),
+    panelPage: $("#source-page"),
     panelClose: $("#source-close"),
   };
 
@@ -762,6 +763,122 @@
     return out;
   }
 
+  // ------------------------------------------------------- PDF page view
+  //
+  // A paged source (PDF) shows its page as an image above the lines, with a box over each cited
+  // line. The image needs the API key like every other API call, so it is fetched with apiFetch
+  // and shown through an object URL (img-src allows blob:), revoked when the panel changes or
+  // closes. The boxes are SVG rects in the page's own coordinates (PDF points from the top-left
+  // corner): the SVG's viewBox is the page, stretched over the image, so they scale with it
+  // (displayed width / page_width) and no element needs a style attribute.
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const MAX_PAGE_WIDTH = 2000;
+  const MIN_PAGE_WIDTH = 100;
+  let pageObjectUrl = null;
+
+  function svgEl(tag, attrs = {}) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v != null) node.setAttribute(k, String(v));
+    }
+    return node;
+  }
+
+  /** Forget the page image shown in the panel (and free its object URL). */
+  function clearPageView() {
+    if (pageObjectUrl) URL.revokeObjectURL(pageObjectUrl);
+    pageObjectUrl = null;
+    els.panelPage.replaceChildren();
+    els.panelPage.hidden = true;
+    delete els.panelPage.dataset.loaded;
+    delete els.panelPage.dataset.page;
+  }
+
+  /** A [x0, top, x1, bottom] box of finite numbers with a positive size, or null. */
+  function validBox(b) {
+    if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === "number" && isFinite(v))) return null;
+    return b[2] > b[0] && b[3] > b[1] ? b : null;
+  }
+
+  function showPageError(detail) {
+    const figure = els.panelPage;
+    figure.replaceChildren(el("div", { className: "page-error", text: `The page image could not be shown: ${detail}` }));
+    figure.dataset.loaded = "error";
+  }
+
+  /**
+   * The page of a /v1/sources answer as an image with the cited lines (start..end, numbered
+   * within the page; `first` is the number of data.lines[0]) boxed. Returns the first box.
+   */
+  function showPageView(req, source, data, first, start, end) {
+    const pageNo = num(data.page);
+    const width = num(data.page_width);
+    const height = num(data.page_height);
+    const figure = els.panelPage;
+    figure.dataset.page = String(pageNo);
+    figure.dataset.loaded = "false";
+    const pages = num(data.pages);
+    const view = el("div", { className: "page-view", attrs: { "data-page": pageNo } });
+    const overlay = svgEl("svg", {
+      class: "page-overlay",
+      viewBox: `0 0 ${width} ${height}`,
+      preserveAspectRatio: "none",
+      "aria-hidden": "true",
+    });
+    let firstBox = null;
+    data.boxes.forEach((b, i) => {
+      const n = first + i;
+      const box = n >= start && n <= end ? validBox(b) : null;
+      if (!box) return;
+      const rect = svgEl("rect", {
+        class: "page-highlight",
+        "data-line": n,
+        x: box[0], y: box[1], width: box[2] - box[0], height: box[3] - box[1],
+        rx: 1.5,
+        "vector-effect": "non-scaling-stroke",
+      });
+      overlay.append(rect);
+      if (!firstBox) firstBox = rect;
+    });
+    const img = el("img", {
+      className: "page-image",
+      attrs: { alt: `Page ${pageNo}${pages != null ? ` of ${pages}` : ""} of ${source}`, decoding: "async" },
+    });
+    view.append(overlay, img);
+    figure.replaceChildren(view, el("figcaption", {
+      className: "page-caption",
+      text: `Page ${pageNo}${pages != null ? ` of ${pages}` : ""}${firstBox ? " · cited lines boxed" : ""}`,
+    }));
+    figure.hidden = false;
+
+    // the image as wide as it is shown, in device pixels
+    const shown = overlay.getBoundingClientRect().width || els.panelBody.clientWidth || 400;
+    const dpr = window.devicePixelRatio || 1;
+    const px = Math.max(MIN_PAGE_WIDTH, Math.min(MAX_PAGE_WIDTH, Math.round(shown * dpr)));
+    const url = `/v1/pages/${encodeSourcePath(source)}?page=${encodeURIComponent(pageNo)}&width=${px}`;
+    (async () => {
+      try {
+        const res = await apiFetch(url, { headers: { Accept: "image/png" } });
+        const blob = await res.blob();
+        if (req !== panelReq) return;
+        if (pageObjectUrl) URL.revokeObjectURL(pageObjectUrl);
+        pageObjectUrl = URL.createObjectURL(blob);
+        img.addEventListener("load", () => {
+          if (req === panelReq) figure.dataset.loaded = "true";
+        }, { once: true });
+        img.addEventListener("error", () => {
+          if (req === panelReq) showPageError("the image could not be read.");
+        }, { once: true });
+        img.src = pageObjectUrl;
+      } catch (err) {
+        if (req !== panelReq) return;
+        showPageError(err instanceof HttpError ? err.detail : "the page could not be loaded.");
+      }
+    })();
+    return firstBox;
+  }
+
   /** Open the side panel on a citation or passage: {source, start, end, page?, spans?}. */
   async function openSource(cite, opener) {
     const { source, start, end } = cite;
@@ -774,6 +891,7 @@
     els.panelTitle.title = source;
     els.panelSub.textContent = (page != null ? `page ${page} · ` : "")
       + (start === end ? `line ${start}` : `lines ${start}–${end}`);
+    clearPageView();
     els.panelLines.replaceChildren(el("div", { className: "panel-loading", text: "Loading…" }));
     els.panel.dataset.source = source;
     els.panel.dataset.start = String(start);
@@ -812,9 +930,13 @@
       });
       if (!lines.length) frag.append(el("div", { className: "panel-empty", text: "No lines in this range." }));
       els.panelLines.replaceChildren(frag);
+      // a PDF page: its image with the cited lines boxed, above the lines
+      const paged = num(data.page) != null && num(data.page_width) > 0 && num(data.page_height) > 0
+        && Array.isArray(data.boxes);
+      const firstBox = paged ? showPageView(req, source, data, first, start, end) : null;
       els.panel.dataset.loaded = "true";
-      if (firstCited) {
-        const target = firstCited.querySelector("mark.span") || firstCited;
+      const target = firstBox || (firstCited && (firstCited.querySelector("mark.span") || firstCited));
+      if (target) {
         requestAnimationFrame(() => target.scrollIntoView({ block: "center", behavior: "auto" }));
       }
     } catch (err) {
@@ -828,6 +950,7 @@
   function closeSource() {
     if (els.panel.hidden) return;
     panelReq++;
+    clearPageView();
     els.panel.hidden = true;
     document.body.classList.remove("panel-open");
     if (panelOpener && document.contains(panelOpener)) panelOpener.focus({ preventScroll: true });
