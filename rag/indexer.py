@@ -43,7 +43,7 @@ class IndexStats:
 
     def summary(self) -> str:
         return (
-            f"indexed {self.files} files into {self.chunks} chunks in {self.seconds:.1f} s "
+            f"indexed {self.files} files{f' ({self.pages} pages)' if self.pages else ''} into {self.chunks} chunks in {self.seconds:.1f} s "
             f"({self.embedded_chunks} chunks embedded, {self.reused_files} files unchanged, "
             f"{len(self.removed_files)} removed, {self.skipped_files} skipped{self._scanned}; {self.index_type} index)"
         )

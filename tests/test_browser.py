@@ -184,10 +184,10 @@ def test_docs_render_with_no_network(browser, modelless_url):
     page = offline_page(browser)
     try:
         page.goto(modelless_url + "/docs", wait_until="domcontentloaded")
-        for path in ("/v1/ask", "/v1/search", "/v1/sources/{source}", "/v1/chat/completions", "/health"):
+        for path in ("/v1/ask", "/v1/search", "/v1/sources/{source}", "/v1/pages/{source}", "/v1/chat/completions", "/health"):
             page.locator(".opblock-summary-path", has_text=path).first.wait_for(state="visible", timeout=30_000)
         assert page.get_by_text("/v1/ask", exact=True).first.is_visible()
-        assert page.locator(".opblock").count() == 5
+        assert page.locator(".opblock").count() == 6
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "docs-offline.png"))
         assert page.blocked == []  # it asked for nothing beyond this machine
