@@ -28,9 +28,16 @@ _BOILERPLATE_MAX_WORDS = 40
 
 @dataclass(slots=True)
 class _Unit:
+    """Lines kept together in one chunk: one line, or a paragraph a layout wrapped over several."""
+
     line: int  # 1-based
     tokens: int
     boilerplate: bool
+    last: int = 0  # the unit's last line (its first when 0)
+
+    @property
+    def end(self) -> int:
+        return self.last or self.line
 
 
 class Chunker:
@@ -53,28 +60,50 @@ class Chunker:
 
         def flush() -> None:
             if pending:
-                start, end = pending[0].line, pending[-1].line
+                start, end = pending[0].line, pending[-1].end
                 text = "\n".join(doc.lines[start - 1 : end])
                 chunks.append(Chunk(doc.source, start, end, text, boilerplate=pending[0].boilerplate))
 
-        for number, (line, tokens) in enumerate(zip(doc.lines, line_tokens), start=1):
-            if not line.strip():
-                continue
-            unit = _Unit(number, tokens, _normalise(line) in repeated)
-            if tokens > self.max_tokens:
+        for unit in self._units(doc, line_tokens, repeated):
+            line = doc.lines[unit.line - 1]
+            if unit.tokens > self.max_tokens:  # one line (a paragraph over budget was cut into its lines)
                 flush()
                 pending = []
-                chunks.extend(self._split_long_line(doc.source, number, line, unit.boilerplate))
+                chunks.extend(self._split_long_line(doc.source, unit.line, line, unit.boilerplate))
                 continue
-            starts_section = line.lstrip().startswith("#") or number in page_starts
-            fits = sum(u.tokens for u in pending) + tokens <= self.max_tokens
+            starts_section = line.lstrip().startswith("#") or unit.line in page_starts
+            fits = sum(u.tokens for u in pending) + unit.tokens <= self.max_tokens
             if pending and (not fits or starts_section or pending[0].boilerplate != unit.boilerplate):
                 flush()
                 continues_text = not starts_section and pending[0].boilerplate == unit.boilerplate
-                pending = self._overlap(pending, tokens) if continues_text else []
+                pending = self._overlap(pending, unit.tokens) if continues_text else []
             pending.append(unit)
         flush()
         return chunks
+
+    def _units(self, doc: Document, line_tokens: list[int], repeated: set[str]) -> list[_Unit]:
+        """The document's text lines as units: a wrapped paragraph (a PDF's) is one unit while it fits
+        the budget, so chunks start and end where paragraphs do, as they do for one-line paragraphs."""
+        units: list[_Unit] = []
+        run: list[int] = []
+
+        def close() -> None:
+            tokens = sum(line_tokens[n - 1] for n in run)
+            if len(run) > 1 and tokens <= self.max_tokens:
+                units.append(_Unit(run[0], tokens, _normalise(doc.lines[run[0] - 1]) in repeated, run[-1]))
+            else:
+                units.extend(_Unit(n, line_tokens[n - 1], _normalise(doc.lines[n - 1]) in repeated) for n in run)
+            run.clear()
+
+        for number, line in enumerate(doc.lines, start=1):
+            if not line.strip():
+                continue
+            if run and not (doc.wrapped and doc.wrapped[number - 1] and run[-1] == number - 1):
+                close()
+            run.append(number)
+        if run:
+            close()
+        return units
 
     def _overlap(self, previous: list[_Unit], incoming_tokens: int) -> list[_Unit]:
         """Trailing units of the previous chunk repeated at the start of the next."""

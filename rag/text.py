@@ -35,20 +35,22 @@ __all__ = [
 
 # ---------------------------------------------------------------------------- wrapped lines
 
-_HYPHENATED = re.compile(r"[a-z]-$")
+_WORD_BREAK = "\u2010"  # a hyphen that broke a word to fit the line (loaders write soft hyphens so)
 
 
 def join_wrapped(parts: list[str]) -> tuple[str, list[tuple[int, int]]]:
     """The visual lines of one paragraph (as a PDF lays them out) joined into its text, and where each
-    part lies in it (start, end). A word the layout broke with a hyphen is joined whole ("compa-" +
-    "ny" reads "company"); other parts are joined by one space."""
+    part lies in it (start, end). A word broken to fit ("compa\u2010" + "ny") is joined whole,
+    "company"; a hyphenated word broken at its hyphen ("high-" + "profile") keeps it, "high-profile";
+    other parts are joined by one space."""
     text, spans = "", []
     for part in parts:
         part = part.strip()
-        if text and _HYPHENATED.search(text) and part[:1].islower():
+        starts_word = part[:1].isalnum()
+        if text and text[-1] == _WORD_BREAK and starts_word:
             text = text[:-1]
             spans[-1] = (spans[-1][0], len(text))
-        elif text:
+        elif text and not (text[-1] == "-" and starts_word and text[-2:-1].isalnum()):
             text += " "
         spans.append((len(text), len(text) + len(part)))
         text += part

@@ -56,7 +56,7 @@ def squash(text: str) -> str:
 
 def letters(text: str) -> str:
     """Text without whitespace or hyphens: where lines fall in a paragraph, whatever broke them."""
-    return squash(text).replace("-", "")
+    return squash(text).replace("-", "").replace("\u2010", "")
 
 
 def page_lines(doc: Document, number: int) -> list[str]:
@@ -112,11 +112,9 @@ def test_seed_pdf_reads_as_its_paragraphs(read, seed):
     for lines, paragraph in zip(groups, paragraphs):
         text, starts = join_wrapped(lines)
         assert len(starts) == len(lines)
-        # join_wrapped joins "high-" + "profile" as "highprofile": a line end cannot tell a compound's
-        # hyphen from a hyphenation. That is the only difference allowed beyond whitespace.
-        for got, want in differences(text, paragraph):
-            assert letters(got) == letters(want), (got, want)
-            assert any(line.endswith("-") for line in lines), (got, want)
+        # Only white space may differ (a line broken inside "[1](https://..." is joined with a space);
+        # every hyphen is kept: "high-" + "profile" is "high-profile".
+        assert squash(text) == squash(paragraph)
 
 
 @pytest.mark.slow
@@ -209,12 +207,12 @@ def test_running_headers_and_footers_are_left_out(read):
 @pytest.mark.browser
 def test_hyphenated_words_come_back_whole(read):
     doc = read("hyphenated")
-    broken = [line for line in doc.lines if line.endswith("-")]
+    broken = [line for line in doc.lines if line.endswith("\u2010")]  # a word broken to fit, marked so
     assert len(broken) >= 10  # the narrow column did break words
-    assert not any("\u2010" in line or "\u00ad" in line for line in doc.lines)
+    assert not any("\u00ad" in line or "\u2010" in line[:-1] for line in doc.lines)
     groups = split_paragraphs(doc, pdf_corpus.HYPHENATED_PARAGRAPHS)
     assert [join_wrapped(lines)[0] for lines in groups] == pdf_corpus.HYPHENATED_PARAGRAPHS
-    halves = {line.split()[-1].rstrip("-").lower() for line in broken}
+    halves = {line.split()[-1].rstrip("\u2010").lower() for line in broken}
     assert halves and all(any(word.startswith(half) for word in pdf_corpus.HYPHENATED_WORDS) for half in halves)
 
 

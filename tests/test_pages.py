@@ -19,7 +19,7 @@ LINES = [
     "Quarterly report",
     "Revenue rose 8% to 280.2 billion yuan.",
     "Cloud revenue grew 13%.",
-    "Net income rose to 48.9 billion yuan in the fourth quar-",
+    "Net income rose to 48.9 billion yuan in the fourth quar\u2010",
     "ter, the company said on Thursday, beating",
     "analysts' estimates.",
     "Shares rose 2%.",

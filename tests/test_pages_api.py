@@ -15,7 +15,7 @@ from tests.fakes import install_fake_llm
 PAGES = [
     ["Quarterly report", "Revenue rose 8% to 280.2 billion yuan in the year to March, the company said.",
      "Cloud revenue grew 13% in the quarter."],
-    ["Net income rose to 48.9 billion yuan in the fourth quar-", "ter of the year, the company said on Thursday, beat-",
+    ["Net income rose to 48.9 billion yuan in the fourth quar\u2010", "ter of the year, the company said on Thursday, beat\u2010",
      "ing the estimates of analysts.", "Shares rose 2% in early trade."],
 ]
 PARAGRAPH = ("Net income rose to 48.9 billion yuan in the fourth quarter of the year, the company said on Thursday, "

@@ -20,8 +20,9 @@ evals/README.md, "PDF text extraction").
 - Running headers and footers are left out: lines in the top or bottom eighth of the page whose text,
   digits masked, recurs there on at least half of the pages with text, and on two or more (page
   numbers, title bars). Kept, they would cut into the text at every page break.
-- Text: whitespace trimmed and collapsed, control and format characters removed, a soft hyphen or
-  PDFium's hyphen mark at a line end written "-" (so `rag.text.join_wrapped` makes the word whole).
+- Text: whitespace trimmed and collapsed, control and format characters removed; at a line end a
+  hyphen that broke a word to fit (a soft hyphen) is written "\u2010" and a hyphen of the word itself
+  "-", so `rag.text.join_wrapped` makes "compa\u2010" + "ny" "company" and "high-" + "profile" "high-profile".
 - No text on any page but images: NoTextLayer (a scan). Some pages images only: a note names them.
   Encrypted, damaged, truncated, not a PDF: Unreadable with the reason.
 """
@@ -41,7 +42,11 @@ from rag.loaders.document import Document, NoTextLayer, Page, Unreadable
 __all__ = ["clean_line", "read_pdf"]
 
 _BAND = 1 / 8  # top and bottom share of a page where running headers and footers sit
-_LINE_END_HYPHENS = "\u00ad\u0002\u2010\u2011"  # soft hyphen, PDFium's hyphen mark, Unicode hyphens
+# At a line end, a soft hyphen drawn (U+00AD, U+2010 as Chromium draws it) broke a word to fit: it is
+# written U+2010 so join_wrapped makes the word whole. PDFium's mark for a hyphen character at a line
+# end (U+0002) and a non-breaking hyphen belong to the word ("high-profile"): written "-".
+_BREAK_HYPHENS = "\u00ad\u2010"
+_LINE_END_HYPHENS = _BREAK_HYPHENS + "\u0002\u2011"
 _WHITESPACE = re.compile(r"\s+")
 # Control and format characters (soft hyphens, zero-width and direction marks, tags): not printed text.
 _INVISIBLE = re.compile("[%s\U000e0000-\U000e007f]" % "".join(
@@ -330,10 +335,11 @@ def _lines(chars: list[_Char]) -> list[_Line]:
 
 
 def clean_line(text: str) -> str:
-    """A line's text as the reader gives it: a hyphen mark at its end made "-", control and format
-    characters removed, whitespace collapsed and trimmed."""
+    """A line's text as the reader gives it: a hyphen mark at its end made "\u2010" (a word broken to
+    fit) or "-" (a hyphen of the word), control and format characters removed, whitespace collapsed
+    and trimmed."""
     if text and text[-1] in _LINE_END_HYPHENS:
-        text = text[:-1] + "-"
+        text = text[:-1] + ("\u2010" if text[-1] in _BREAK_HYPHENS else "-")
     return _WHITESPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
