@@ -24,6 +24,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 _WORD = re.compile(r"\S+")
 _BOILERPLATE_MIN_REPEATS = 3
 _BOILERPLATE_MAX_WORDS = 40
+_PARAGRAPH_ENDS = frozenset(".!?:;\"”’)]")
 
 
 @dataclass(slots=True)
@@ -55,6 +56,7 @@ class Chunker:
         repeated = _repeated_lines(doc.lines)
         # A chunk never spans two pages: its citation names one page.
         page_starts = {page.first_line for page in doc.pages or ()}
+        carried_over = {n for n in page_starts if n > 1 and doc.lines[n - 2].strip()[-1:] not in _PARAGRAPH_ENDS}
         chunks: list[Chunk] = []
         pending: list[_Unit] = []
 
@@ -78,6 +80,9 @@ class Chunker:
                 continues_text = not starts_section and pending[0].boilerplate == unit.boilerplate
                 pending = self._overlap(pending, unit.tokens) if continues_text else []
             pending.append(unit)
+            if unit.line in carried_over:  # the end of a paragraph the page break cut: a chunk of its own
+                flush()
+                pending = []
         flush()
         return chunks
 

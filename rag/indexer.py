@@ -53,11 +53,15 @@ class IndexStats:
         return f", of them {self.no_text_layer_files} without a text layer (scanned)" if self.no_text_layer_files else ""
 
 
-def document_title(lines: list[str]) -> str | None:
-    """A short first line reads as the document's title and gives every chunk context."""
-    for line in lines:
+def document_title(lines: list[str], wrapped: list[bool] | None = None) -> str | None:
+    """A short first paragraph (a line, or the lines a layout wrapped it over) reads as the document's
+    title and gives every chunk context."""
+    for start, line in enumerate(lines):
         if line.strip():
-            words = line.split()
+            end = start + 1
+            while wrapped and end < len(lines) and wrapped[end]:
+                end += 1
+            words = join_wrapped(lines[start:end])[0].split()
             return " ".join(words) if len(words) <= _TITLE_MAX_WORDS else None
     return None
 
@@ -186,7 +190,7 @@ class Indexer:
             stats.index_type = "HNSW" if len(chunks) >= self.settings.approximate_index_threshold else "exact"
             manifest["index_type"] = stats.index_type
             records = [
-                DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines), d.pages, d.boxes, d.wrapped, d.path)
+                DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines, d.wrapped), d.pages, d.boxes, d.wrapped, d.path)
                 for d in documents
             ]
             write_generation(index_dir, manifest, chunks, records, dense)
@@ -229,7 +233,7 @@ class Indexer:
                 stats.reused_files += 1
                 continue
             chunks = self.chunker(doc)
-            title = document_title(doc.lines)
+            title = document_title(doc.lines, doc.wrapped)
             parts.append((chunks, None, [embedding_text(c, title, doc.wrapped) for c in chunks]))
             stats.changed_files.append(doc.source)
 

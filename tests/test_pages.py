@@ -97,3 +97,11 @@ def test_context_lines_of_a_text_document_are_unchanged():
     assert _context_lines(passage, record) == [
         ContextLine("a.txt", 1, "Title", raw="  Title"), ContextLine("a.txt", 3, "Body line.", raw="Body line."),
     ]
+
+
+def test_the_end_of_a_paragraph_cut_by_a_page_break_is_a_chunk_of_its_own():
+    lines = ["Title", "The company said its profit", "rose 8% in the quarter, and", "its shares rose.", "Next paragraph."]
+    pages = [Page(1, 1, 2, 595.0, 842.0), Page(2, 3, 3, 595.0, 842.0)]
+    doc = Document("r.pdf", lines, pages=pages, wrapped=[False, False, False, True, False])
+    chunks = Chunker(lambda ls: [len(line.split()) for line in ls], max_tokens=200)(doc)
+    assert [(c.start_line, c.end_line) for c in chunks] == [(1, 2), (3, 4), (5, 5)]
