@@ -22,15 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from chromium import CHROMIUM, CHROMIUM_ARGS
 
 #: The running header and footer of `header_footer_pdf` (the footer's numbers are Chromium's).
 HEADER_TEXT = "Harbour Review - Annual Report of the Port Authority"

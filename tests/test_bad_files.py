@@ -4,18 +4,16 @@ scanned PDF is counted apart, and everything else is indexed."""
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import pytest
 
+from chromium import require_chromium
 from office_corpus import corrupt_docx, not_a_docx, zip_bomb_docx
 from pdf_corpus import encrypted_pdf, malformed_pdf, pdf_printer, scanned_pdf, truncated_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-if not Path("/usr/bin/chromium").is_file() and not os.environ.get("CI"):
-    pytest.skip("/usr/bin/chromium is not installed (scripts/test.sh installs it)", allow_module_level=True)
+require_chromium()
 
 
 def test_a_build_skips_every_bad_file_and_indexes_the_rest(settings, fake_embedder, tmp_path, caplog):

@@ -14,45 +14,25 @@ intercepts them too. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from server_process import free_port, running_server
+from chromium import ARTIFACTS, launched, require_chromium
+from server_process import running_server, serve_in_thread
 from rag.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 XSS_DIR = Path(__file__).resolve().parent / "data" / "xss"
 SCRIPT_LINE = "<script>window.__xss=1</script>"
 IMG_LINE = '<img src=x onerror="window.__xss=2">'
 ANSWER_TIMEOUT_MS = 180_000
 DONE = '.message.assistant[data-done="true"]'
 
-if not CHROMIUM.is_file() and not os.environ.get("CI"):
-    pytest.skip(
-        "/usr/bin/chromium is not installed (apt-get install -y chromium; scripts/test.sh does this)",
-        allow_module_level=True,
-    )
-if os.environ.get("CI"):
-    from playwright.sync_api import sync_playwright  # in CI a missing package must fail, not skip
-else:
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+require_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +49,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 def open_page(browser, url: str, viewport: dict | None = None):
@@ -94,20 +70,6 @@ def model_page(browser, server):
     page = open_page(browser, server.url)
     yield page
     page.context.close()
-
-
-def serve_in_thread(app) -> tuple[str, object, threading.Thread]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 @pytest.fixture(scope="module")

@@ -13,31 +13,19 @@ Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from server_process import free_port, running_server
+from chromium import ARTIFACTS, launched, require_chromium
+from server_process import running_server, serve_in_thread
 from rag.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 ANSWER_TIMEOUT_MS = 180_000
 DONE = '.message.assistant[data-done="true"]'
 API_KEY = "pdf-browser-test-key"
@@ -45,15 +33,7 @@ NET_INCOME_PDF = "002_9fd4f84746180eec.pdf"
 TEXT_SOURCE = "plain-notes.txt"
 TOLERANCE_PX = 3
 
-if not CHROMIUM.is_file() and not os.environ.get("CI"):
-    pytest.skip(
-        "/usr/bin/chromium is not installed (apt-get install -y chromium; scripts/test.sh does this)",
-        allow_module_level=True,
-    )
-if os.environ.get("CI"):
-    from playwright.sync_api import sync_playwright  # in CI a missing package must fail, not skip
-else:
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+require_chromium()
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -73,26 +53,8 @@ def pdf_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(pdf_dir):
     # after pdf_dir: seed_pdfs prints with a sync Playwright of its own, which cannot run inside this one
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def serve_in_thread(app) -> tuple[str, object, threading.Thread]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
+    with launched() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

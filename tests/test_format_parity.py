@@ -4,11 +4,10 @@ originals: hit@5 on the seeds golden set, its evidence mapped onto each version 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
+from chromium import require_chromium
 from format_parity import build_corpora, map_golden
 from rag.settings import PROJECT_ROOT
 
@@ -17,8 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
 SEEDS = PROJECT_ROOT / "seeds"
 GOLDEN = PROJECT_ROOT / "evals" / "golden" / "seeds.jsonl"
 
-if not Path("/usr/bin/chromium").is_file() and not os.environ.get("CI"):
-    pytest.skip("/usr/bin/chromium is not installed (scripts/test.sh installs it)", allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import pdf_corpus
+from chromium import CHROMIUM, MISSING
 from rag.loaders import Document, NoTextLayer, ReadLimits, Unreadable, read_document
 from rag.loaders.bounded import read_bounded
 from rag.loaders.pdf import read_pdf
@@ -30,8 +31,8 @@ SEEDS = PROJECT_ROOT / "seeds"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, Path]:
-    if not pdf_corpus.CHROMIUM.is_file() and not os.environ.get("CI"):
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install -y chromium; scripts/test.sh does this)")
+    if not CHROMIUM.is_file() and not os.environ.get("CI"):
+        pytest.skip(MISSING)
     if not os.environ.get("CI"):  # in CI a missing package must fail, not skip
         pytest.importorskip("playwright.sync_api")
     return pdf_corpus.build_corpus(tmp_path_factory.mktemp("pdf-corpus"), SEEDS)
