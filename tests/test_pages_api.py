@@ -142,3 +142,26 @@ def test_a_changed_file_is_not_rendered(paged, tmp_path):
     finally:
         pdf.write_bytes(original)
     assert client.get("/v1/pages/report.pdf", params={"page": 1}).status_code == 200
+
+
+def test_an_unchanged_pdf_is_neither_parsed_nor_embedded_again(settings, fake_embedder, tmp_path, monkeypatch):
+    import rag.loaders.pdf
+    from rag.indexer import Indexer
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_pdf(corpus / "report.pdf", PAGES)
+    first = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+    assert first.pages == 2 and first.embedded_chunks > 0
+
+    def never(data: bytes, source: str):
+        raise AssertionError("an unchanged PDF was parsed again")
+
+    monkeypatch.setattr(rag.loaders.pdf, "read_pdf", never)
+    again = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+    assert (again.reused_files, again.embedded_chunks, again.pages, again.chunks) == (1, 0, 2, first.chunks)
+
+    write_pdf(corpus / "report.pdf", [*PAGES, ["A third page was added."]])
+    monkeypatch.undo()
+    changed = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+    assert changed.changed_files == ["report.pdf"] and changed.pages == 3
