@@ -93,9 +93,13 @@ def resolve_source(name: str, sources: Sequence[str]) -> str | None:
     matchers = [lambda s: s.lower() == lowered]
     if is_file_like(lowered):
         stem = _stem_of(lowered)
+        ids = _identifiers(lowered)
         matchers += [
             lambda s: s.rsplit("/", 1)[-1].lower() == lowered,
             lambda s: _stem_of(s.lower()) == stem or _stem_of(s.rsplit("/", 1)[-1].lower()) == stem,
+            # The name's identifiers (a hash, an id: "aadfbd5aacc872f0") are whole words of one source's
+            # name, the rest garbled ("report_aadfbd5aacc872f0.pdf" for 001_aadfbd5aacc872f0.pdf).
+            lambda s: bool(ids) and ids <= set(_NAME_WORD.findall(s.lower())),
         ]
     for match in matchers:
         found = [s for s in sources if match(s)]
@@ -114,6 +118,15 @@ def cited_lines(raw: RawCitation, sources: Sequence[str], context: Sequence[Cont
         return on_page
     low, high = sorted((raw.start, raw.end or raw.start))
     return [i for i in on_page if context[i].line <= high and context[i].last_line >= low]
+
+
+_NAME_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _identifiers(name: str) -> set[str]:
+    """Words of a file name no other name shares by chance: 8 or more letters and digits, mixed."""
+    words = _NAME_WORD.findall(_stem_of(name.rsplit("/", 1)[-1]))
+    return {w for w in words if len(w) >= 8 and not w.isdigit() and not w.isalpha()}
 
 
 def _stem_of(name: str) -> str:

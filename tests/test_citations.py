@@ -81,6 +81,16 @@ def test_resolve_source_tolerates_case_folder_and_extension_only():
     assert resolve_source("a.txt", ["x/a.txt", "y/a.txt"]) is None  # ambiguous
 
 
+def test_a_garbled_name_resolves_by_its_identifier_alone():
+    sources = ["001_aadfbd5aacc872f0.pdf", "002_9fd4f84746180eec.txt", "report_2023.txt", "minutes_2024q1.txt"]
+    assert resolve_source("report_aadfbd5aacc872f0.pdf", sources) == "001_aadfbd5aacc872f0.pdf"
+    assert resolve_source("aadfbd5aacc872f0.txt", sources) == "001_aadfbd5aacc872f0.pdf"
+    assert resolve_source("report_a.txt", sources) is None  # no identifier: the prompt's example
+    assert resolve_source("report_2024.txt", sources) is None  # digits alone are no identifier
+    assert resolve_source("notes_9fd4f847.txt", sources) is None  # a part of an identifier is not it
+    assert resolve_source("x_aadfbd5aacc872f0.pdf", [*sources, "copy_aadfbd5aacc872f0.pdf"]) is None  # ambiguous
+
+
 def test_a_word_never_resolves_to_a_file_containing_it():
     sources = ["music.txt", "reuters_2024.txt", "a.txt", "sic.txt"]
     for name in ("sic", "SIC", "Reuters", "a", "usic.txt", "mus"):
