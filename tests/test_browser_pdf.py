@@ -381,7 +381,13 @@ def test_pdf_page_on_a_phone(browser, fake_pdf_served):
 
 # ------------------------------------------------------------------------ the real model
 
-CITED_WORDS = ("net income", "48.9", "6.45")
+# A question the local model answers the same way on every run over these PDFs (temperature 0, the
+# same index): both runs of tests/format_parity.py --answers --formats pdf answered it, cited to
+# 002 p1:22-25. (The net-income question is answered with "rose 48.9 billion yuan in Q4 2024"
+# over the PDFs, which the check rightly refuses.)
+QUESTION = "Which Chinese AI start-ups has Alibaba invested in?"
+CITED_WORDS = ("Moonshot", "Zhipu")
+STARTUPS = re.compile("Moonshot|Zhipu")
 
 
 @pytest.mark.integration
@@ -389,14 +395,14 @@ def test_model_answer_cites_a_pdf_page_with_the_line_boxed(browser, pdf_server):
     base = pdf_server.url
     page = open_page(browser, base)
     try:
-        message = ask(page, "What was Alibaba's net income in the fourth quarter?")
+        message = ask(page, QUESTION)
         shown = message.inner_text()
         assert message.get_attribute("data-status") == "answered", shown
-        assert "48.9" in shown or "6.45" in shown, shown
+        assert STARTUPS.search(shown), shown
         chips = message.locator('.answer-text button.citation-chip[data-source$=".pdf"][data-page]')
         assert chips.count() > 0, shown
-        # the chip of the sentence that states the figure
-        sentence = message.locator(".answer-text .sentence", has_text=re.compile(r"48\.9|6\.45")).first
+        # the chip of the sentence that names the start-ups
+        sentence = message.locator(".answer-text .sentence", has_text=STARTUPS).first
         chip = sentence.locator("button.citation-chip").first
         source = chip.get_attribute("data-source")
         page_no = int(chip.get_attribute("data-page"))
@@ -421,7 +427,7 @@ def test_model_answer_cites_a_pdf_page_with_the_line_boxed(browser, pdf_server):
         # the highlighted lines' text has words of the cited sentence
         boxed = " ".join(texts[h["line"]] for h in geometry["highlights"])
         stated = sentence.inner_text()
-        assert any(w in boxed and w in stated for w in ("48.9", "6.45")), (boxed, stated)
+        assert any(w in boxed and w in stated for w in CITED_WORDS), (boxed, stated)
         assert highlight_in_view(page, holding[0])
         page.wait_for_timeout(300)
         ARTIFACTS.mkdir(exist_ok=True)
