@@ -179,3 +179,27 @@ def serve_in_thread(app) -> tuple[str, object, threading.Thread]:
         assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}", server, thread
+
+
+@contextlib.contextmanager
+def fake_app_served(corpus: Path, index_dir: Path, api_keys: list[str]) -> Iterator[str]:
+    """The app served in this process over `corpus`: hashing embedder, fake LLM; yields its URL."""
+    from embedding_fakes import HashingEmbedder
+    from fakes import install_fake_llm
+
+    from api.app import create_app
+    from rag.service import RagService
+    from rag.settings import Settings
+
+    fake = install_fake_llm()
+    settings = Settings(index_dir=index_dir, corpus=corpus, llm_model="fake/model", api_keys=api_keys)
+    service = RagService(settings, embedder=HashingEmbedder())
+    service.index([corpus], progress=False)
+    service.warm_up(llm=False)
+    url, server, thread = serve_in_thread(create_app(settings, service, warm_up=False, load_llm=False))
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        fake.reset()

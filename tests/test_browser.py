@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from chromium import ARTIFACTS, launched, require_chromium
-from server_process import running_server, serve_in_thread
+from server_process import fake_app_served, running_server, serve_in_thread
 from rag.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -75,29 +75,13 @@ def model_page(browser, server):
 @pytest.fixture(scope="module")
 def fake_served(tmp_path_factory):
     """The app served in this process over seeds/ and xss.md: hashing embedder, fake LLM."""
-    from embedding_fakes import HashingEmbedder
-    from fakes import install_fake_llm
-
-    from api.app import create_app
-    from rag.service import RagService
-    from rag.settings import Settings
-
     corpus = tmp_path_factory.mktemp("browser-fake-corpus")
     for path in sorted((PROJECT_ROOT / "seeds").iterdir()):
         if path.is_file():
             shutil.copy2(path, corpus / path.name)
     shutil.copy2(XSS_DIR / "xss.md", corpus / "xss.md")
-    fake = install_fake_llm()
-    settings = Settings(index_dir=tmp_path_factory.mktemp("browser-fake-index"), corpus=corpus,
-                        llm_model="fake/model", api_keys=[])
-    service = RagService(settings, embedder=HashingEmbedder())
-    service.index([corpus], progress=False)
-    service.warm_up(llm=False)
-    url, server, thread = serve_in_thread(create_app(settings, service, warm_up=False, load_llm=False))
-    yield url
-    server.should_exit = True
-    thread.join(10)
-    fake.reset()
+    with fake_app_served(corpus, tmp_path_factory.mktemp("browser-fake-index"), api_keys=[]) as url:
+        yield url
 
 
 @pytest.fixture

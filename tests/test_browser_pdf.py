@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from chromium import ARTIFACTS, launched, require_chromium
-from server_process import running_server, serve_in_thread
+from server_process import fake_app_served, running_server
 from rag.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -61,28 +61,12 @@ def browser(pdf_dir):
 def fake_pdf_served(tmp_path_factory, pdf_dir):
     """The app served in this process over the seed PDFs and one text file: hashing embedder, fake
     LLM, and an API key required (so the page image must be fetched with it)."""
-    from embedding_fakes import HashingEmbedder
-    from fakes import install_fake_llm
-
-    from api.app import create_app
-    from rag.service import RagService
-    from rag.settings import Settings
-
     corpus = tmp_path_factory.mktemp("pdf-fake-corpus")
     for pdf in sorted(pdf_dir.glob("*.pdf")):
         shutil.copy2(pdf, corpus / pdf.name)
     shutil.copy2(PROJECT_ROOT / "seeds" / "002_9fd4f84746180eec.txt", corpus / TEXT_SOURCE)
-    fake = install_fake_llm()
-    settings = Settings(index_dir=tmp_path_factory.mktemp("pdf-fake-index"), corpus=corpus,
-                        llm_model="fake/model", api_keys=[API_KEY])
-    service = RagService(settings, embedder=HashingEmbedder())
-    service.index([corpus], progress=False)
-    service.warm_up(llm=False)
-    url, server, thread = serve_in_thread(create_app(settings, service, warm_up=False, load_llm=False))
-    yield url
-    server.should_exit = True
-    thread.join(10)
-    fake.reset()
+    with fake_app_served(corpus, tmp_path_factory.mktemp("pdf-fake-index"), api_keys=[API_KEY]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
