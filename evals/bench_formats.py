@@ -48,7 +48,7 @@ def _measure(folder: Path, settings, embedder) -> dict:
     pages = sum(len(d.pages) for d in docs if d is not None and d.pages)
     lines = sum(len(d.lines) for d in docs if d is not None)
     with tempfile.TemporaryDirectory() as index_dir:
-        stats = Indexer(settings, embedder).build([folder], Path(index_dir), progress=False)
+        stats = Indexer(settings.model_copy(update={"index_dir": Path(index_dir)}), embedder).build([folder], progress=False)
     return {
         "files": len(files), "pages": pages, "lines": lines, "chunks": stats.chunks,
         "read_s": round(read_s, 3), "index_s": round(stats.seconds, 2),

@@ -9,7 +9,7 @@
     overhead (reading, chunking, token counting, writing, FAISS).
 (b) Search: for each synthetic size, chunk texts (words drawn from the corpus
     vocabulary) and random unit vectors are written as a generation with
-    rag.store.write_generation + rag.indexer.build_dense_index (HNSW at or above
+    rag.stores.faiss.write_generation + rag.stores.faiss.build_dense_index (HNSW at or above
     settings.approximate_index_threshold), loaded with load_snapshot and queried
     through Retriever (hybrid, real query embeddings of the golden questions).
     FAISS-only time is the bare index.search of the same vectors, with the same
@@ -75,9 +75,10 @@ def load_questions(path: Path, limit: int) -> list[str]:
 # (a) ------------------------------------------------------------------------------
 def bench_indexing(corpus: Path, max_files: int | None) -> dict:
     from rag.embedder import Embedder
-    from rag.indexer import Indexer, embedding_text
+    from rag.chunker import embedding_text
+    from rag.indexer import Indexer
     from rag.settings import Settings
-    from rag.store import load_snapshot
+    from rag.stores.faiss import load_snapshot
 
     work = Path(tempfile.mkdtemp(prefix="rag-bench-index-"))
     try:
@@ -94,7 +95,7 @@ def bench_indexing(corpus: Path, max_files: int | None) -> dict:
         embedder.encode(["warm up the model"])
         load_s = time.perf_counter() - started
 
-        stats = Indexer(settings, embedder).build([corpus], settings.index_dir, progress=False)
+        stats = Indexer(settings, embedder).build([corpus], progress=False)
         build_s = stats.seconds
 
         snapshot = load_snapshot(settings.index_dir)
@@ -134,9 +135,9 @@ def vocabulary(corpus: Path) -> list[str]:
 def write_synthetic(index_dir: Path, n: int, words: list[str], words_per_chunk: int, chunks_per_doc: int, seed: int) -> dict:
     import numpy as np
 
-    from rag.indexer import build_dense_index
+    from rag.stores.faiss import build_dense_index
     from rag.settings import Settings
-    from rag.store import DocumentRecord, write_generation
+    from rag.stores.faiss import DocumentRecord, write_generation
     from rag.types import Chunk
 
     settings = Settings(index_dir=index_dir)
@@ -157,7 +158,7 @@ def write_synthetic(index_dir: Path, n: int, words: list[str], words_per_chunk: 
     generate_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    dense = build_dense_index(vectors, settings)
+    dense = build_dense_index(vectors, settings.approximate_index_threshold, settings.hnsw_m, settings.hnsw_ef_search)
     dense_build_s = time.perf_counter() - started
     index_type = "HNSW" if n >= settings.approximate_index_threshold else "exact"
     manifest = {
@@ -192,7 +193,7 @@ def measure(index_dir: Path, questions: list[str]) -> dict:
     from rag.embedder import Embedder
     from rag.retriever import Retriever
     from rag.settings import Settings
-    from rag.store import load_snapshot
+    from rag.stores.faiss import load_snapshot
 
     import faiss  # noqa: F401  (imported before the baseline so its libraries are not counted)
     import bm25s  # noqa: F401

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.check import ClaimChecker, ClaimJudge, find_evidence
 from rag.citations import ContextLine
-from rag.indexer import document_title
+from rag.chunker import document_title
 from rag.loaders import split_lines
 from rag.settings import Settings, load_settings
 from rag.text import DocumentFrequencies

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from rag.errors import ModelError
 from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.retriever import Retriever
 from rag.settings import Settings
-from rag.store import DocumentRecord
+from rag.stores import DocumentRecord
 from rag.text import DocumentFrequencies, join_wrapped, numbers, question_word_coverage, split_sentences, with_labels
 from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck
 
@@ -82,7 +82,7 @@ class _Checked:
 class _AnswerChecker:
     """Checks one answer's sentences as they complete, and decides which are shown."""
 
-    def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: dict, titles: dict,
+    def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: Mapping[str, DocumentRecord],
                  checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None,
                  example_sources: frozenset[str] = frozenset()):
         self.question = question
@@ -91,7 +91,6 @@ class _AnswerChecker:
         self.context = context
         self.vectors = vectors
         self.documents = documents
-        self.titles = titles
         self.checker = checker
         self.embedder = embedder
         self.sources = sorted({c.source for c in context})
@@ -115,7 +114,11 @@ class _AnswerChecker:
     def _document(self, indexes: list[int]) -> tuple[str, str]:
         """The whole text of the cited documents, and their titles."""
         sources = sorted({self.context[i].source for i in indexes})
-        return "\n".join("\n".join(self.documents[s]) for s in sources), "\n".join(self.titles.get(s) or "" for s in sources)
+        return "\n".join("\n".join(self.documents[s].lines) for s in sources), "\n".join(self._title(s) or "" for s in sources)
+
+    def _title(self, source: str) -> str | None:
+        record = self.documents.get(source)
+        return record.title if record else None
 
     def _repair_candidates(self, claim: str, exclude: set[int]) -> list[int]:
         """Context lines most likely to state the claim: shared figures, words and embedding similarity."""
@@ -242,14 +245,14 @@ class _AnswerChecker:
         """Why a stated sentence's lines are not about the question: they are only titles (a page's
         name says nothing about it: "The Girl with the Dragon Tattoo (2011 film)."), or a rule of
         subject_missing."""
-        if all(self.titles.get(e.source) and (e.page or 1) == 1 and e.line == _first_line(self.documents[e.source])
+        if all(self._title(e.source) and (e.page or 1) == 1 and e.line == _first_line(self.documents[e.source].lines)
                for e in verdict.evidence):
             return _TITLE_ONLY
         return subject_missing(self.question, claim, self._said(verdict), self.frequencies)
 
     def _said(self, verdict: StatesVerdict) -> str:
         """What a stated sentence's evidence says: its lines and their documents' titles."""
-        titles = sorted({self.titles.get(e.source) or "" for e in verdict.evidence})
+        titles = sorted({self._title(e.source) or "" for e in verdict.evidence})
         return "\n".join([e.text for e in verdict.evidence] + titles)
 
     def _citation(self, evidence: LineEvidence, support: float, repaired: bool, checks: dict) -> Citation:
@@ -353,9 +356,7 @@ class Answerer:
         messages = self.prompts.messages(question, context, previous)
         timings["prompt"] = _ms(mark)
 
-        documents = {s: d.lines for s, d in retriever.snapshot.documents.items()}
-        titles = {s: d.title for s, d in retriever.snapshot.documents.items()}
-        answer = _AnswerChecker(question, context, vectors, documents, titles, self.checker, self.embedder,
+        answer = _AnswerChecker(question, context, vectors, retriever.snapshot.documents, self.checker, self.embedder,
                                 retriever.document_frequencies, self.prompts.example_sources)
         shown: list[_Checked] = []
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.loaders import Document
-from rag.text import split_sentences
+from rag.text import join_wrapped, split_sentences
 from rag.types import Chunk
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
@@ -178,3 +178,37 @@ def _repeated_lines(lines: list[str]) -> set[str]:
         for text, count in counts.items()
         if count >= _BOILERPLATE_MIN_REPEATS and len(text.split()) <= _BOILERPLATE_MAX_WORDS
     }
+
+
+_TITLE_MAX_WORDS = 16
+
+
+def document_title(lines: list[str], wrapped: list[bool] | None = None) -> str | None:
+    """A short first paragraph (a line, or the lines a layout wrapped it over) reads as the document's
+    title and gives every chunk context."""
+    for start, line in enumerate(lines):
+        if line.strip():
+            end = start + 1
+            while wrapped and end < len(lines) and wrapped[end]:
+                end += 1
+            words = join_wrapped(lines[start:end])[0].split()
+            return " ".join(words) if len(words) <= _TITLE_MAX_WORDS else None
+    return None
+
+
+def embedding_text(chunk: Chunk, title: str | None, wrapped: list[bool] | None = None) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, led by the title when it lacks it.
+    Lines a layout wrapped (`wrapped`, a PDF's) are joined back into their paragraphs, so a word
+    broken across lines ("compa-" "ny") is one word to both searches."""
+    text = chunk.text
+    if wrapped and chunk.start_char is None:
+        paragraphs: list[list[str]] = []
+        for line, continues in zip(text.split("\n"), wrapped[chunk.start_line - 1 : chunk.end_line]):
+            if continues and paragraphs:
+                paragraphs[-1].append(line)
+            else:
+                paragraphs.append([line])
+        text = "\n".join(join_wrapped(parts)[0] for parts in paragraphs)
+    if title and chunk.start_line > 1:
+        return f"{title}\n{text}"
+    return text

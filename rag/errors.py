@@ -86,3 +86,15 @@ class OverloadedError(RagError):
     def __init__(self, message: str, retry_after_s: int = 5):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+def import_extra(module: str, extra: str, purpose: str):
+    """Import an optional backend, or say which extra brings it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"{purpose} needs the `{extra}` extra: pip install 'rag-lines[{extra}]' (in a checkout: pip install -e '.[{extra}]')"
+        ) from None

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rag.chunker import Chunker
+from rag.chunker import Chunker, document_title, embedding_text
 from rag.embedder import Embedder
-from rag.errors import CorpusError, IndexError_, IndexNotFoundError, IndexWriteError
+from rag.errors import CorpusError, IndexError_, IndexNotFoundError
 from rag.loaders import Document, NoTextLayer, ReadLimits, check_corpus, iter_corpus_files, read_document
 from rag.settings import Settings
-from rag.store import DocumentRecord, IndexSnapshot, load_snapshot, remove_stale, write_generation
-from rag.text import join_wrapped
+from rag.stores import DocumentRecord, IndexView, Store, open_store
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
-
-_TITLE_MAX_WORDS = 16
-
 
 @dataclass
 class IndexStats:
@@ -53,78 +46,16 @@ class IndexStats:
         return f", of them {self.no_text_layer_files} without a text layer (scanned)" if self.no_text_layer_files else ""
 
 
-def document_title(lines: list[str], wrapped: list[bool] | None = None) -> str | None:
-    """A short first paragraph (a line, or the lines a layout wrapped it over) reads as the document's
-    title and gives every chunk context."""
-    for start, line in enumerate(lines):
-        if line.strip():
-            end = start + 1
-            while wrapped and end < len(lines) and wrapped[end]:
-                end += 1
-            words = join_wrapped(lines[start:end])[0].split()
-            return " ".join(words) if len(words) <= _TITLE_MAX_WORDS else None
-    return None
-
-
-def embedding_text(chunk: Chunk, title: str | None, wrapped: list[bool] | None = None) -> str:
-    """What is embedded and BM25-indexed for a chunk: its text, led by the title when it lacks it.
-    Lines a layout wrapped (`wrapped`, a PDF's) are joined back into their paragraphs, so a word
-    broken across lines ("compa-" "ny") is one word to both searches."""
-    text = chunk.text
-    if wrapped and chunk.start_char is None:
-        paragraphs: list[list[str]] = []
-        for line, continues in zip(text.split("\n"), wrapped[chunk.start_line - 1 : chunk.end_line]):
-            if continues and paragraphs:
-                paragraphs[-1].append(line)
-            else:
-                paragraphs.append([line])
-        text = "\n".join(join_wrapped(parts)[0] for parts in paragraphs)
-    if title and chunk.start_line > 1:
-        return f"{title}\n{text}"
-    return text
-
-
-def build_dense_index(vectors: np.ndarray, settings: Settings):
-    import faiss
-
-    dim = vectors.shape[1]
-    if vectors.shape[0] >= settings.approximate_index_threshold:
-        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = max(40, settings.hnsw_m * 2)
-        index.hnsw.efSearch = settings.hnsw_ef_search
-    else:
-        index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(vectors)
-    return index
-
-
-@contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    try:
-        index_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(index_dir / ".lock", "a+")
-    except OSError as exc:
-        raise IndexWriteError(f"cannot write to the index folder {index_dir} ({exc.strerror})") from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexWriteError(f"another `rag index` is building {index_dir}; wait for it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _known(record: DocumentRecord | None):
-    """For read_document: the record as a Document again when the file's bytes are unchanged."""
-    if record is None:
+def _known(live: IndexView | None, source: str):
+    """For read_document: the indexed record as a Document again when the file's bytes are unchanged
+    (the hash is compared first, so a changed file's record is never fetched)."""
+    if live is None or live.file_sha256(source) is None:
         return None
 
     def same(sha256: str) -> Document | None:
-        if record.sha256 != sha256:
+        if live.file_sha256(source) != sha256:
             return None
+        record = live.documents[source]
         return Document(record.source, record.lines, record.sha256, record.pages, record.boxes, record.wrapped,
                         path=record.path)
 
@@ -144,17 +75,17 @@ class Indexer:
     def chunking_config(self) -> dict:
         return {"chunk_tokens": self.settings.chunk_tokens, "chunk_overlap_tokens": self.settings.chunk_overlap_tokens}
 
-    def _live(self, index_dir: Path) -> IndexSnapshot | None:
+    def _live(self, store: Store) -> IndexView | None:
         """The live generation, if there is a readable one."""
         try:
-            return load_snapshot(index_dir)
+            return store.load()
         except IndexNotFoundError:
             return None
         except IndexError_ as exc:
             log.warning("rebuilding from scratch: %s", exc)
             return None
 
-    def _reusable(self, live: IndexSnapshot | None) -> IndexSnapshot | None:
+    def _reusable(self, live: IndexView | None) -> IndexView | None:
         """The live generation, if its vectors can be reused for unchanged files."""
         same = live is not None and (
             live.manifest.get("embedding_model") == self.embedder.name
@@ -162,21 +93,24 @@ class Indexer:
         )
         return live if same else None
 
-    def build(self, paths: list[Path], index_dir: Path, progress: bool | None = None) -> IndexStats:
+    def build(self, paths: list[Path], store: Store | None = None, progress: bool | None = None) -> IndexStats:
+        """Index `paths` into `store` (the one the settings name when not given)."""
         started = time.perf_counter()
+        store = store or open_store(self.settings)
         roots = [check_corpus(Path(p)) for p in paths]
         stats = IndexStats()
-        with build_lock(index_dir):
-            remove_stale(index_dir)
-            live = self._live(index_dir)
+        with store.build_lock():
+            store.remove_stale()
+            live = self._live(store)
             previous = self._reusable(live)
             # Lines do not depend on the model: an unchanged PDF is not parsed again even when re-embedded.
-            documents = self._read(roots, stats, live.documents if live else {})
+            documents = self._read(roots, stats, live)
             if not documents:
                 raise CorpusError(
                     f"no readable {', '.join(self.settings.extensions)} files under {', '.join(map(str, paths))}"
                 )
             chunks, vectors = self._chunk_and_embed(documents, previous, stats, progress)
+            stats.index_type = store.index_type(len(chunks), self.settings.approximate_index_threshold)
             manifest = {
                 "embedding_model": self.embedder.name,
                 "dim": int(self.embedder.dim),
@@ -185,24 +119,22 @@ class Indexer:
                 "corpus": [str(r) for r in roots],
                 "files": {d.source: {"sha256": d.sha256, "lines": len(d.lines)} for d in documents},
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "index_type": stats.index_type,
             }
-            dense = build_dense_index(vectors, self.settings)
-            stats.index_type = "HNSW" if len(chunks) >= self.settings.approximate_index_threshold else "exact"
-            manifest["index_type"] = stats.index_type
             records = [
                 DocumentRecord(d.source, d.sha256, d.lines, document_title(d.lines, d.wrapped), d.pages, d.boxes, d.wrapped, d.path)
                 for d in documents
             ]
-            write_generation(index_dir, manifest, chunks, records, dense)
+            store.write(manifest, chunks, records, vectors)
             if previous is not None:
-                stats.removed_files = sorted(set(previous.documents) - {d.source for d in documents})
+                stats.removed_files = sorted(set(previous.manifest.get("files", {})) - {d.source for d in documents})
         stats.files = len(documents)
         stats.pages = sum(len(d.pages) for d in documents if d.pages)
         stats.chunks = len(chunks)
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _read(self, roots: list[Path], stats: IndexStats, previous: dict[str, DocumentRecord]) -> list[Document]:
+    def _read(self, roots: list[Path], stats: IndexStats, live: IndexView | None) -> list[Document]:
         documents: dict[str, Document] = {}
         multiple = len(roots) > 1
         for root in roots:
@@ -210,7 +142,7 @@ class Indexer:
                 # With several roots, sources keep the root's name so they stay unique.
                 name = f"{root.name}/{source}" if multiple and root.is_dir() else source
                 try:
-                    doc = read_document(path, name, self.limits, known=_known(previous.get(name)))
+                    doc = read_document(path, name, self.limits, known=_known(live, name))
                 except NoTextLayer:
                     stats.no_text_layer_files += 1
                     doc = None
@@ -221,15 +153,13 @@ class Indexer:
         return list(documents.values())
 
     def _chunk_and_embed(
-        self, documents: list[Document], previous: IndexSnapshot | None, stats: IndexStats, progress: bool | None
+        self, documents: list[Document], previous: IndexView | None, stats: IndexStats, progress: bool | None
     ) -> tuple[list[Chunk], np.ndarray]:
         dim = int(self.embedder.dim)
         parts: list[tuple[list[Chunk], np.ndarray | None, list[str]]] = []
         for doc in documents:
-            old = previous.documents.get(doc.source) if previous else None
-            if old is not None and old.sha256 == doc.sha256:
-                ids = previous.chunk_ids_by_source.get(doc.source, [])
-                parts.append(([previous.chunks[i] for i in ids], previous.vectors[ids], []))
+            if previous is not None and previous.file_sha256(doc.source) == doc.sha256:
+                parts.append((*previous.chunks_of(doc.source), []))
                 stats.reused_files += 1
                 continue
             chunks = self.chunker(doc)
@@ -254,6 +184,10 @@ class Indexer:
     def _embed(self, texts: list[str], progress: bool | None) -> np.ndarray:
         if not texts:
             return np.zeros((0, int(self.embedder.dim)), dtype=np.float32)
+        if self.settings.embedding_engine == "ray":
+            from rag.ray_embedding import embed_on_ray
+
+            return embed_on_ray(texts, self.settings)
         show = progress if progress is not None else (sys.stderr.isatty() and len(texts) > 256)
         if not show:
             return self.embedder.encode(texts)

@@ -1,4 +1,4 @@
-"""Finding passages: dense (FAISS) and BM25 search fused with reciprocal rank fusion.
+"""Finding passages: dense and BM25 search (in whichever store holds the index) fused with reciprocal rank fusion.
 
 Hits from the same file that overlap or touch are merged into one passage, and
 chunks with the same text (an advert repeated across files) appear once, so
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import logging
-import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -20,15 +17,12 @@ import numpy as np
 
 from rag.embedder import Embedder
 from rag.errors import ConfigError, InputError
-from rag.indexer import embedding_text
 from rag.settings import Settings
-from rag.store import IndexSnapshot
+from rag.stores import IndexView
 from rag.text import DocumentFrequencies
-from rag.types import Passage
+from rag.types import Chunk, Passage
 
 Mode = Literal["hybrid", "dense", "bm25"]
-# Keeps decimals and thousands together ("48.9", "1,000") so numbers match exactly.
-_BM25_TOKEN_PATTERN = r"(?u)\b\w+(?:[.,]\d+)*\b"
 
 
 class Reranker(Protocol):
@@ -102,85 +96,21 @@ class _LineSums:
         return self._chars[end] - self._chars[start - 1]
 
 
-class BM25Index:
-    def __init__(self, texts: Sequence[str]):
-        import bm25s
-        import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
-
-        self._stemmer = Stemmer.Stemmer("english")
-        self._split = re.compile(_BM25_TOKEN_PATTERN).findall
-        self._stopwords = frozenset(STOPWORDS_EN)
-        self._retriever = bm25s.BM25()
-        self._size = len(texts)
-        corpus = bm25s.tokenize(
-            list(texts), stopwords=STOPWORDS_EN, stemmer=self._stemmer, token_pattern=_BM25_TOKEN_PATTERN,
-            return_ids=False, show_progress=False,
-        )
-        self._retriever.index(corpus, show_progress=False)
-
-    def _query_tokens(self, query: str) -> list[str]:
-        """The query as bm25s.tokenize splits the corpus (lower case, pattern, stopwords, stems),
-        without its progress-bar machinery: a third of a cached search's time went there."""
-        return self._stemmer.stemWords([t for t in self._split(query.lower()) if t not in self._stopwords])
-
-    def search(self, query: str, n: int) -> list[tuple[int, float]]:
-        """The best n chunks with a positive score, best first (ties in index order)."""
-        n = min(n, self._size)
-        tokens = self._query_tokens(query)
-        if n == 0 or not tokens:
-            return []
-        scores = self._retriever.get_scores(tokens)
-        positive = np.flatnonzero(scores > 0)
-        if len(positive) > n:
-            positive = np.sort(positive[np.argpartition(-scores[positive], n - 1)[:n]])
-        best = positive[np.argsort(-scores[positive], kind="stable")]
-        return [(int(i), float(scores[i])) for i in best]
-
-
 class Retriever:
-    def __init__(self, snapshot: IndexSnapshot, embedder: Embedder, settings: Settings, reranker: Reranker | None = None):
+    def __init__(self, snapshot: IndexView, embedder: Embedder, settings: Settings, reranker: Reranker | None = None):
         snapshot.check_model(embedder.name)
         self.snapshot = snapshot
         self.embedder = embedder
         self.settings = settings
         self.reranker = reranker
-        self._bm25: BM25Index | None = None
-        self._bm25_lock = threading.Lock()
-        self._document_frequencies: DocumentFrequencies | None = None
         self._sums: dict[str, _LineSums] = {}
-        # Chunks that repeat text already seen (boilerplate across files) never become passages.
-        seen: set[str] = set()
-        self._searchable = np.ones(len(snapshot.chunks), dtype=bool)
-        for i, chunk in enumerate(snapshot.chunks):
-            key = " ".join(chunk.text.lower().split())
-            if chunk.boilerplate or key in seen:
-                self._searchable[i] = False
-            seen.add(key)
-
-    @property
-    def bm25(self) -> BM25Index:
-        with self._bm25_lock:
-            if self._bm25 is None:
-                documents = self.snapshot.documents
-                self._bm25 = BM25Index([
-                    embedding_text(c, documents[c.source].title, documents[c.source].wrapped) for c in self.snapshot.chunks
-                ])
-            return self._bm25
 
     @property
     def document_frequencies(self) -> DocumentFrequencies:
-        """Content-word document frequencies of the indexed documents (built on first use)."""
-        with self._bm25_lock:
-            if self._document_frequencies is None:
-                self._document_frequencies = DocumentFrequencies("\n".join(d.lines) for d in self.snapshot.documents.values())
-            return self._document_frequencies
+        return self.snapshot.document_frequencies
 
     def warm_up(self) -> None:
-        _ = self.bm25
-        _ = self.document_frequencies
+        self.snapshot.warm_up()
 
     def search(self, query: str, k: int | None = None, mode: Mode = "hybrid") -> list[Passage]:
         query = query.strip()
@@ -191,37 +121,32 @@ class Retriever:
             raise InputError("k must be between 1 and 100")
         candidates = max(self.settings.candidate_k, k * 4)
         query_vector = self.embedder.encode_query(query) if mode != "bm25" else None
-        dense_ids = self._dense_ranking(query_vector, candidates) if mode != "bm25" else []
-        bm25_hits = []
-        if mode != "dense":
-            bm25_hits = [(i, s) for i, s in self.bm25.search(query, candidates * 2) if self._searchable[i]][:candidates]
-        groups = self._merge(self._fuse(dense_ids, bm25_hits, query_vector))
+        dense_hits = self.snapshot.dense_search(query_vector, candidates) if mode != "bm25" else []
+        bm25_hits = self.snapshot.bm25_search(query, candidates) if mode != "dense" else []
+        groups = self._merge(*self._fuse(dense_hits, bm25_hits, query_vector))
         if self.reranker is None:
             return [self._passage(group) for group in groups[:k]]
         return self.reranker.rerank(query, [self._passage(group) for group in groups])[:k]
 
-    def _dense_ranking(self, query_vector: np.ndarray, n: int) -> list[int]:
-        fetch = min(n * 2, self.snapshot.size)  # room for the unsearchable ones filtered out below
-        if fetch == 0:
-            return []
-        _, ids = self.snapshot.dense.search(query_vector[None, :].astype(np.float32), fetch)
-        return [int(i) for i in ids[0] if i >= 0 and self._searchable[i]][:n]
-
-    def _fuse(self, dense_ids: list[int], bm25_hits: list[tuple[int, float]], query_vector: np.ndarray | None) -> list[_Hit]:
-        """Combine both rankings into one.
+    def _fuse(
+        self, dense_hits: list[tuple[int, float]], bm25_hits: list[tuple[int, float]], query_vector: np.ndarray | None
+    ) -> tuple[list[_Hit], dict[int, Chunk]]:
+        """Combine both rankings into one, with the chunks it ranks.
 
         "weighted" (default): dense_weight * cosine + bm25_weight * BM25 / best BM25 score,
         over the union of both candidate lists. "rrf": reciprocal rank fusion,
         sum of weight / (rrf_k + rank). See the README for how they compare.
         """
+        dense_ids = [i for i, _ in dense_hits]
         ids = list(dict.fromkeys([*dense_ids, *(i for i, _ in bm25_hits)]))
         if not ids:
-            return []
+            return [], {}
+        chunks, vectors = self.snapshot.fetch(ids)
         dense_weight, bm25_weight = self.settings.dense_weight, self.settings.bm25_weight
         if query_vector is None:
             similarity = np.full(len(ids), np.nan)
         else:
-            similarity = self.snapshot.vectors[ids] @ query_vector
+            similarity = vectors @ query_vector
         if not bm25_hits or not dense_ids:  # one retriever only: keep its own order
             scores = {i: float(similarity[n]) for n, i in enumerate(ids)} if dense_ids else dict(bm25_hits)
         elif self.settings.fusion == "rrf":
@@ -238,9 +163,9 @@ class Retriever:
             }
         position = {i: n for n, i in enumerate(ids)}
         ordered = sorted(scores, key=lambda i: -scores[i])
-        return [_Hit(i, scores[i], float(similarity[position[i]])) for i in ordered]
+        return [_Hit(i, scores[i], float(similarity[position[i]])) for i in ordered], dict(zip(ids, chunks))
 
-    def _merge(self, hits: list[_Hit]) -> list[_Group]:
+    def _merge(self, hits: list[_Hit], chunks: dict[int, Chunk]) -> list[_Group]:
         """Merge hits that overlap or touch in the same file, best group first."""
         groups: list[_Group] = []
         # Only groups of the same file can join: looking at those alone keeps this linear-ish
@@ -249,7 +174,7 @@ class Retriever:
         by_place: dict[tuple[str, int | None], list[_Group]] = {}
         documents = self.snapshot.documents
         for hit in hits:
-            chunk = self.snapshot.chunks[hit.chunk_id]
+            chunk = chunks[hit.chunk_id]
             sums = self._line_sums(chunk.source)
             arrival = _Group(
                 chunk.source, chunk.start_line, chunk.end_line, chunk.start_char, chunk.end_char, hit.score, hit.dense,

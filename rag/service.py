@@ -12,14 +12,14 @@ from rag.errors import InputError, SourceNotFoundError
 from rag.indexer import Indexer, IndexStats
 from rag.retriever import Mode, Retriever, load_reranker
 from rag.settings import Settings
-from rag.store import generation_stamp, load_snapshot
+from rag.stores import Store, open_store
 from rag.types import Answer, AnswerSentence, Passage
 
 log = logging.getLogger(__name__)
 
 
 class RagService:
-    """Indexing, search, answering and source lookup over one index folder.
+    """Indexing, search, answering and source lookup over one index (a folder, or a Milvus alias).
 
     Heavy parts (embedding model, index, LLM) load on first use; the index is
     reloaded when a build swaps in a new generation, so a server sees
@@ -35,10 +35,21 @@ class RagService:
         self._loaded: tuple[tuple[int, ...] | None, Retriever] | None = None
         self._lock = threading.Lock()
         self._answerer = None
+        self._store: Store | None = None
 
-    def over_index(self, index_dir: Path) -> "RagService":
-        """The same service (sharing its loaded models) over another index folder."""
-        return RagService(self.settings.model_copy(update={"index_dir": index_dir}), self._embedder, self._llm)
+    def over_index(self, index_dir: Path, milvus_collection: str | None = None) -> "RagService":
+        """The same service (sharing its loaded models) over another index: a folder for FAISS, a
+        collection alias in the same Milvus."""
+        update = {"index_dir": index_dir}
+        if milvus_collection:
+            update["milvus_collection"] = milvus_collection
+        return RagService(self.settings.model_copy(update=update), self._embedder, self._llm)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
 
     @property
     def index_dir(self) -> Path:
@@ -86,20 +97,20 @@ class RagService:
     # Indexing -----------------------------------------------------------
     def index(self, paths: list[Path] | None = None, progress: bool | None = None) -> IndexStats:
         paths = paths or [self.settings.corpus]
-        stats = Indexer(self.settings, self.embedder).build(paths, self.index_dir, progress=progress)
+        stats = Indexer(self.settings, self.embedder).build(paths, self.store, progress=progress)
         with self._lock:
             self._loaded = None
         return stats
 
     @property
     def retriever(self) -> Retriever:
-        stamp = generation_stamp(self.index_dir)
+        stamp = self.store.stamp()
         loaded = self._loaded
         if loaded is not None and loaded[0] == stamp:  # every search: no lock
             return loaded[1]
         with self._lock:
             if self._loaded is None or self._loaded[0] != stamp:
-                snapshot = load_snapshot(self.index_dir)
+                snapshot = self.store.load()
                 retriever = Retriever(snapshot, self.embedder, self.settings, load_reranker(self.settings.reranker))
                 self._loaded = (stamp, retriever)
             return self._loaded[1]

@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     )
     hnsw_m: int = Field(32, ge=4)
     hnsw_ef_search: int = Field(128, ge=8)
+    vector_store: str = Field(
+        "faiss",
+        description="Where vectors, BM25 and document lines live: `faiss` (files under index_dir), or a Milvus URI: "
+        "a local file path ending in .db (Milvus Lite, embedded, one process) or http://host:19530 (a Milvus "
+        "server or cluster; needs the `scale` extra).",
+    )
+    milvus_collection: str = Field(
+        "rag_lines", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$",
+        description="The Milvus alias readers search; each build is a collection of its own behind it.",
+    )
+    milvus_token: str | None = Field(None, description="Milvus credentials (`user:password` or an API key), when the server asks.")
+    embedding_engine: Literal["local", "ray"] = Field(
+        "local",
+        description="What embeds documents when indexing: this process, or Ray Data over an actor pool (a local Ray, "
+        "or the cluster RAY_ADDRESS names; needs the `scale` extra).",
+    )
+    ray_actors: int = Field(2, ge=1, description="Embedding actors Ray runs, each loading the model once.")
 
     # Retrieval
     top_k: int = Field(5, ge=1, le=50)
@@ -162,6 +179,14 @@ class Settings(BaseSettings):
     @classmethod
     def _dotted_lowercase(cls, value: list[str]) -> list[str]:
         return [e.lower() if e.startswith(".") else "." + e.lower() for e in value]
+
+    @field_validator("vector_store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        value = value.strip()
+        if value == "faiss" or value.startswith(("http://", "https://", "tcp://", "unix:")) or value.endswith(".db"):
+            return value
+        raise ValueError("must be `faiss`, a Milvus Lite file ending in .db, or a Milvus server URI (http://host:19530)")
 
     @model_validator(mode="after")
     def _check_overlap(self) -> "Settings":

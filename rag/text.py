@@ -368,6 +368,31 @@ def names(text: str) -> set[str]:
     return found
 
 
+# Keeps decimals and thousands together ("48.9", "1,000") so numbers match exactly.
+BM25_TOKEN_PATTERN = r"(?u)\b\w+(?:[.,]\d+)*\b"
+_bm25_split = re.compile(BM25_TOKEN_PATTERN).findall
+_stemmers = threading.local()  # a PyStemmer stemmer is not safe to share between threads
+
+
+@lru_cache(maxsize=1)
+def _bm25_stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def bm25_terms(text: str) -> list[str]:
+    """The terms BM25 indexes and searches: lower case, numbers whole, English stopwords out,
+    Snowball stems; the same as bm25s.tokenize makes of the corpus, so every store scores alike."""
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _stemmers.english = Stemmer.Stemmer("english")
+    stopwords = _bm25_stopwords()
+    return stemmer.stemWords([t for t in _bm25_split(text.lower()) if t not in stopwords])
+
+
 class DocumentFrequencies:
     """How many documents use each content word. The rarer a word of a question is in the corpus,
     the more it says what the question is about ("shubin", "skepticism" rather than "call", "body")."""
@@ -379,6 +404,13 @@ class DocumentFrequencies:
             self.documents += 1
             for word in content_words(text):
                 self.counts[word] = self.counts.get(word, 0) + 1
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], documents: int) -> "DocumentFrequencies":
+        """The frequencies as `counts` and `documents` stored them (an index store keeps them)."""
+        frequencies = cls(())
+        frequencies.counts, frequencies.documents = counts, documents
+        return frequencies
 
     def most_specific(self, text: str, n: int, max_share: float, ignore: frozenset[str] | set[str] = frozenset()) -> list[str]:
         """The n rarest content words of `text` among those that at most `max_share` of the documents

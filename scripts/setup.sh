@@ -7,7 +7,7 @@ PYTHON="${PYTHON:-python3}"
 extras=""
 stamp=".venv/.installed"
 if [ "${1:-}" = "--dev" ]; then
-  extras="[dev]"
+  extras="[dev,scale]"
   stamp=".venv/.installed-dev"
 fi
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"

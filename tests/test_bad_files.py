@@ -36,7 +36,7 @@ def test_a_build_skips_every_bad_file_and_indexes_the_rest(settings, fake_embedd
     bad = ["locked.pdf", "cut.pdf", "scan.pdf", "junk.pdf", "bomb.docx", "broken.docx", "random.docx", "huge.pdf"]
 
     with caplog.at_level(logging.WARNING, logger="rag.loaders"):
-        stats = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+        stats = Indexer(settings, fake_embedder).build([corpus])
     assert stats.files == 2 and stats.skipped_files == len(bad) and stats.no_text_layer_files == 1
     assert "1 without a text layer (scanned)" in stats.summary()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -48,7 +48,7 @@ def test_a_build_skips_every_bad_file_and_indexes_the_rest(settings, fake_embedd
     assert "scanned" in next(w for w in warnings if w.startswith("skipped scan.pdf"))
     assert "byte limit" in next(w for w in warnings if w.startswith("skipped huge.pdf"))
 
-    from rag.store import load_snapshot
+    from rag.stores.faiss import load_snapshot
 
     indexed = load_snapshot(settings.index_dir).documents
     assert sorted(indexed) == ["good.pdf", "good.txt"] and indexed["good.pdf"].pages[0].line_count == 2

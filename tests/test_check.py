@@ -15,7 +15,7 @@ from rag.check import (
     word_coverage,
 )
 from rag.citations import ContextLine
-from rag.indexer import document_title
+from rag.chunker import document_title
 from rag.settings import PROJECT_ROOT, Settings
 from rag.text import DocumentFrequencies
 

@@ -14,7 +14,7 @@ import pytest
 from embedding_fakes import HashingEmbedder
 from rag.indexer import Indexer
 from rag.settings import PROJECT_ROOT, Settings
-from rag.store import read_manifest
+from rag.stores.faiss import read_manifest
 
 SEEDS = PROJECT_ROOT / "seeds"
 SUMMARY = re.compile(r"^indexed (\d+) files into (\d+) chunks in [\d.]+ s \((\d+) chunks embedded, (\d+) files unchanged")
@@ -75,7 +75,7 @@ def test_search_empty_question(tmp_path):
 
 
 def test_search_corrupt_index(settings, fake_embedder, corpus_factory):
-    Indexer(settings, fake_embedder).build([corpus_factory({"a.txt": "alpha beta\n"})], settings.index_dir, progress=False)
+    Indexer(settings, fake_embedder).build([corpus_factory({"a.txt": "alpha beta\n"})], progress=False)
     generation = settings.index_dir / read_manifest(settings.index_dir)["generation"]
     (generation / "dense.faiss").write_bytes(b"")
     result = rag("search", "alpha", "--index-dir", settings.index_dir)
@@ -83,7 +83,7 @@ def test_search_corrupt_index(settings, fake_embedder, corpus_factory):
 
 
 def test_search_index_from_another_model(settings, corpus_factory):
-    Indexer(settings, HashingEmbedder()).build([corpus_factory({"a.txt": "alpha beta\n"})], settings.index_dir, progress=False)
+    Indexer(settings, HashingEmbedder()).build([corpus_factory({"a.txt": "alpha beta\n"})], progress=False)
     result = rag("search", "alpha", "--index-dir", settings.index_dir)
     assert_clean_error(result, "hashing-test", "rag index")
 
@@ -162,7 +162,7 @@ def ask_index(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("ask-index")
     from rag.embedder import Embedder
 
-    Indexer(Settings(index_dir=index_dir), Embedder("all-MiniLM-L6-v2")).build([SEEDS], index_dir, progress=False)
+    Indexer(Settings(index_dir=index_dir), Embedder("all-MiniLM-L6-v2")).build([SEEDS], progress=False)
     return index_dir
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.store as store
+import rag.stores.faiss as store
 from embedding_fakes import HashingEmbedder
 from rag.errors import (
     CorpusError,
@@ -25,11 +25,12 @@ from rag.errors import (
     IndexNotFoundError,
     IndexWriteError,
 )
-from rag.indexer import Indexer, document_title, embedding_text
+from rag.chunker import document_title, embedding_text
+from rag.indexer import Indexer
 from rag.retriever import Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT
-from rag.store import load_snapshot, read_manifest
+from rag.stores.faiss import load_snapshot, read_manifest
 
 TESTS_DIR = Path(__file__).resolve().parent
 SEEDS = PROJECT_ROOT / "seeds"
@@ -42,7 +43,7 @@ CORPUS = {
 
 
 def build(settings, embedder, *paths):
-    return Indexer(settings, embedder).build(list(paths), settings.index_dir, progress=False)
+    return Indexer(settings, embedder).build(list(paths), progress=False)
 
 
 def staging_dirs(index_dir: Path) -> list[Path]:
@@ -205,7 +206,7 @@ _STALLING_BUILD = r"""
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-import rag.store as store
+import rag.stores.faiss as store
 from embedding_fakes import HashingEmbedder
 from rag.indexer import Indexer
 from rag.settings import Settings
@@ -220,7 +221,7 @@ def stalling_write(path, data):
         time.sleep(300)
 
 store._write_file = stalling_write
-Indexer(Settings(index_dir=index_dir), HashingEmbedder()).build([corpus], index_dir, progress=False)
+Indexer(Settings(index_dir=index_dir), HashingEmbedder()).build([corpus], progress=False)
 """
 
 

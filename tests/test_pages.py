@@ -10,7 +10,7 @@ from rag.check import find_evidence, line_spans
 from rag.chunker import Chunker
 from rag.citations import ContextLine, cited_lines
 from rag.loaders import Document, Page
-from rag.store import DocumentRecord, load_snapshot, write_generation
+from rag.stores.faiss import DocumentRecord, load_snapshot, write_generation
 from rag.text import join_wrapped, parse_marker
 from rag.types import Chunk, Passage
 

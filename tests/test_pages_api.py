@@ -151,17 +151,17 @@ def test_an_unchanged_pdf_is_neither_parsed_nor_embedded_again(settings, fake_em
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     write_pdf(corpus / "report.pdf", PAGES)
-    first = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+    first = Indexer(settings, fake_embedder).build([corpus])
     assert first.pages == 2 and first.embedded_chunks > 0
 
     def never(data: bytes, source: str):
         raise AssertionError("an unchanged PDF was parsed again")
 
     monkeypatch.setattr(rag.loaders.pdf, "read_pdf", never)
-    again = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+    again = Indexer(settings, fake_embedder).build([corpus])
     assert (again.reused_files, again.embedded_chunks, again.pages, again.chunks) == (1, 0, 2, first.chunks)
 
     write_pdf(corpus / "report.pdf", [*PAGES, ["A third page was added."]])
     monkeypatch.undo()
-    changed = Indexer(settings, fake_embedder).build([corpus], settings.index_dir)
+    changed = Indexer(settings, fake_embedder).build([corpus])
     assert changed.changed_files == ["report.pdf"] and changed.pages == 3

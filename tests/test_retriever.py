@@ -12,7 +12,7 @@ from rag.errors import InputError
 from rag.indexer import Indexer
 from rag.retriever import Retriever
 from rag.settings import PROJECT_ROOT, Settings
-from rag.store import load_snapshot
+from rag.stores.faiss import load_snapshot
 
 SEEDS = PROJECT_ROOT / "seeds"
 
@@ -92,7 +92,7 @@ def small_settings(settings) -> Settings:
 
 @pytest.fixture
 def retriever(small_settings, fake_embedder, corpus) -> Retriever:
-    Indexer(small_settings, fake_embedder).build([corpus], small_settings.index_dir, progress=False)
+    Indexer(small_settings, fake_embedder).build([corpus], progress=False)
     return Retriever(load_snapshot(small_settings.index_dir), fake_embedder, small_settings)
 
 
@@ -112,7 +112,7 @@ def test_bm25_finds_exact_terms(retriever, corpus):
 
 
 def _index_and_open(root, settings, embedder) -> Retriever:
-    Indexer(settings, embedder).build([root], settings.index_dir, progress=False)
+    Indexer(settings, embedder).build([root], progress=False)
     return Retriever(load_snapshot(settings.index_dir), embedder, settings)
 
 
@@ -123,19 +123,19 @@ def _with_fusion(retriever, monkeypatch, **update):
 def test_rrf_prefers_chunks_high_in_both_rankings(retriever, monkeypatch):
     _with_fusion(retriever, monkeypatch, fusion="rrf", dense_weight=1.0, bm25_weight=1.0)
     query = retriever.embedder.encode_query("falcon")
-    fused = retriever._fuse([0, 1, 2], [(1, 2.0), (3, 1.0), (0, 0.5)], query)
+    fused = retriever._fuse([(0, 0.0), (1, 0.0), (2, 0.0)], [(1, 2.0), (3, 1.0), (0, 0.5)], query)[0]
     assert [h.chunk_id for h in fused][:2] == [1, 0]
     k = retriever.settings.rrf_k
     assert math.isclose(fused[0].score, 1 / (k + 2) + 1 / (k + 1))
     assert {h.chunk_id for h in fused} == {0, 1, 2, 3}
     _with_fusion(retriever, monkeypatch, fusion="rrf", dense_weight=0.0, bm25_weight=1.0)
-    assert retriever._fuse([0, 1, 2], [(3, 2.0), (1, 1.0)], query)[0].chunk_id == 3
+    assert retriever._fuse([(0, 0.0), (1, 0.0), (2, 0.0)], [(3, 2.0), (1, 1.0)], query)[0][0].chunk_id == 3
 
 
 def test_weighted_fusion_adds_cosine_and_normalised_bm25(retriever, monkeypatch):
     _with_fusion(retriever, monkeypatch, fusion="weighted", dense_weight=0.6, bm25_weight=0.4)
     query = retriever.embedder.encode_query("falcon")
-    fused = retriever._fuse([0, 1], [(3, 4.0), (1, 2.0)], query)
+    fused = retriever._fuse([(0, 0.0), (1, 0.0)], [(3, 4.0), (1, 2.0)], query)[0]
     assert {h.chunk_id for h in fused} == {0, 1, 3}
     bm25 = {3: 4.0, 1: 2.0}
     for hit in fused:
@@ -144,7 +144,7 @@ def test_weighted_fusion_adds_cosine_and_normalised_bm25(retriever, monkeypatch)
         assert math.isclose(hit.score, 0.6 * cosine + 0.4 * bm25.get(hit.chunk_id, 0.0) / 4.0, rel_tol=1e-5, abs_tol=1e-6)
     assert [h.score for h in fused] == sorted((h.score for h in fused), reverse=True)
     _with_fusion(retriever, monkeypatch, fusion="weighted", dense_weight=1.0, bm25_weight=0.0)
-    dense_only = retriever._fuse([0, 1], [(3, 4.0)], query)
+    dense_only = retriever._fuse([(0, 0.0), (1, 0.0)], [(3, 4.0)], query)[0]
     assert [h.chunk_id for h in dense_only] == sorted([0, 1, 3], key=lambda i: -float(retriever.snapshot.vectors[i] @ query))
 
 
@@ -203,7 +203,7 @@ def test_a_hit_between_two_passages_joins_them(small_settings, fake_embedder, co
         }
     )
     retriever = _index_and_open(root, small_settings, fake_embedder)
-    assert [i for i, _ in retriever.bm25.search("zircon", 5)] == [1, 3, 2]  # chunk ids of lines 2, 4, 3
+    assert [i for i, _ in retriever.snapshot.bm25_search("zircon", 5)] == [1, 3, 2]  # chunk ids of lines 2, 4, 3
     passages = retriever.search("zircon", k=5, mode="bm25")
     assert [(p.source, p.start_line, p.end_line) for p in passages] == [("a.txt", 2, 4)]
     assert_passages_true_to_files(passages, root)
@@ -213,7 +213,7 @@ def test_merging_respects_max_passage_chars(small_settings, fake_embedder, corpu
     lines = "zircon one two three four five six seven eight\nzircon nine ten eleven twelve thirteen fourteen fifteen\n"
     root = corpus_factory({"a.txt": lines, "b.txt": "plums\n"})
     limited = small_settings.model_copy(update={"max_passage_chars": 60})
-    Indexer(limited, fake_embedder).build([root], limited.index_dir, progress=False)
+    Indexer(limited, fake_embedder).build([root], progress=False)
     retriever = Retriever(load_snapshot(limited.index_dir), fake_embedder, limited)
     spans = sorted((p.start_line, p.end_line) for p in retriever.search("zircon", k=5, mode="bm25"))
     assert spans == [(1, 1), (2, 2)]
@@ -276,7 +276,7 @@ def test_long_line_passages_use_char_offsets(settings, fake_embedder, corpus_fac
     sentences = [f"Sentence {i} mentions the topic{i} keyword in passing and nothing else of note." for i in range(40)]
     root = corpus_factory({"long.txt": "Title line\n" + " ".join(sentences) + "\n", "other.txt": "unrelated words\n"})
     small = settings.model_copy(update={"chunk_tokens": 32})
-    Indexer(small, fake_embedder).build([root], small.index_dir, progress=False)
+    Indexer(small, fake_embedder).build([root], progress=False)
     retriever = Retriever(load_snapshot(small.index_dir), fake_embedder, small)
     passages = retriever.search("topic17", k=3, mode="bm25")
     top = passages[0]
@@ -289,7 +289,7 @@ def test_long_line_passages_use_char_offsets(settings, fake_embedder, corpus_fac
 @pytest.fixture(scope="module")
 def seeds_retriever(tmp_path_factory, real_embedder):
     settings = Settings(index_dir=tmp_path_factory.mktemp("seeds-index"))
-    Indexer(settings, real_embedder).build([SEEDS], settings.index_dir, progress=False)
+    Indexer(settings, real_embedder).build([SEEDS], progress=False)
     return Retriever(load_snapshot(settings.index_dir), real_embedder, settings)
 
 

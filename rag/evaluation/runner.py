@@ -38,7 +38,7 @@ def run_eval(
         raise InputError(f"{golden_path} holds no questions")
     if corpus is not None:
         index_dir = eval_index_dir(service, corpus)
-        service = service.over_index(index_dir)
+        service = service.over_index(index_dir, f"{service.settings.milvus_collection}_eval_{index_dir.name}")
         service.index([corpus], progress=False)
     k = k or service.settings.top_k
     started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The index on disk: FAISS vectors, the chunk store, the documents and a manifest.
+"""The default store, on disk: FAISS vectors, the chunk store, the documents and a manifest.
 
 Layout of an index folder:
 
@@ -18,98 +18,75 @@ leaves the previous generation in place and queryable.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from rag.chunker import embedding_text
 from rag.errors import IndexCorruptError, IndexIncompatibleError, IndexNotFoundError, IndexWriteError
-from rag.loaders.document import Page
+from rag.stores.base import (
+    FORMAT_VERSION, KEEP_GENERATIONS, READABLE_FORMATS, DocumentRecord, IndexView, Store, frequencies_of, searchable_mask,
+)
+from rag.text import DocumentFrequencies, bm25_terms
 from rag.types import Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: documents may carry pages; 2: no vectors.npy beside dense.faiss (1 had one); all read
-READABLE_FORMATS = (1, 2, 3)
 CURRENT = "CURRENT"
 ARTIFACTS = ("chunks.jsonl", "documents.jsonl", "dense.faiss")
-_KEEP_GENERATIONS = 2  # the live one and the one before, for readers still holding it
 
 
-@dataclass
-class DocumentRecord:
-    """An indexed file's lines. For a paged document (PDF) lines are numbered over the whole file here
-    and within their page outside (passages, citations, labels): `locate` and `line_number` convert."""
+class BM25Index:
+    """BM25 over the chunks' indexed text, in this process (bm25s)."""
 
-    source: str
-    sha256: str
-    lines: list[str]
-    title: str | None = None
-    pages: list[Page] | None = None
-    boxes: list[list[float] | None] | None = None  # per line: [x0, top, x1, bottom] in points on its page
-    wrapped: list[bool] | None = None  # per line: continues the paragraph of the line before
-    path: str | None = None  # the file read, for paged documents (their pages are rendered from it)
+    def __init__(self, texts: Sequence[str]):
+        import bm25s
 
-    def __post_init__(self) -> None:
-        if self.pages and not isinstance(self.pages[0], Page):
-            self.pages = [Page(*page) for page in self.pages]
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+        self._retriever = bm25s.BM25()
+        self._size = len(texts)
+        self._retriever.index([bm25_terms(text) for text in texts], show_progress=False)
 
-    def to_dict(self) -> dict:
-        record = {"source": self.source, "sha256": self.sha256, "title": self.title, "lines": self.lines}
-        if self.pages is not None:
-            record["pages"] = [[p.number, p.first_line, p.line_count, p.width, p.height] for p in self.pages]
-            record.update(boxes=self.boxes, wrapped=self.wrapped, path=self.path)
-        return record
-
-    def page(self, number: int) -> Page:
-        """One page, by its 1-based number; KeyError when the document has no such page."""
-        if not self.pages or not 1 <= number <= len(self.pages):
-            raise KeyError(number)
-        return self.pages[number - 1]
-
-    def locate(self, line: int) -> tuple[int | None, int]:
-        """(page, line within the page) of a document line; (None, line) for a document without pages."""
-        if not self.pages:
-            return None, line
-        low, high = 0, len(self.pages) - 1
-        while low < high:  # the last page starting at or before the line
-            mid = (low + high + 1) // 2
-            if self.pages[mid].first_line <= line:
-                low = mid
-            else:
-                high = mid - 1
-        page = self.pages[low]
-        return page.number, line - page.first_line + 1
-
-    def line_number(self, page: int | None, line: int) -> int:
-        """The document line of `line` within `page` (KeyError for a page it does not have)."""
-        if not self.pages:
-            return line
-        return self.page(page or 1).first_line + line - 1
+    def search(self, query: str, n: int) -> list[tuple[int, float]]:
+        """The best n chunks with a positive score, best first (ties in index order)."""
+        n = min(n, self._size)
+        terms = bm25_terms(query)
+        if n == 0 or not terms:
+            return []
+        scores = self._retriever.get_scores(terms)
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > n:
+            positive = np.sort(positive[np.argpartition(-scores[positive], n - 1)[:n]])
+        best = positive[np.argsort(-scores[positive], kind="stable")]
+        return [(int(i), float(scores[i])) for i in best]
 
 
-@dataclass
-class IndexSnapshot:
-    """One generation of the index, loaded into memory; immutable once built."""
+class IndexSnapshot(IndexView):
+    """One FAISS generation, loaded into memory: chunks, documents, the FAISS index (holding the
+    vectors) and, built on first use, BM25."""
 
-    path: Path
-    manifest: dict
-    chunks: list[Chunk]
-    documents: dict[str, DocumentRecord]
-    vectors: np.ndarray  # a view of the vectors inside `dense`, no copy
-    dense: object  # faiss.Index
-    _bm25: object | None = field(default=None, repr=False)
-
-    @property
-    def embedding_model(self) -> str:
-        return self.manifest["embedding_model"]
+    def __init__(self, path: Path, manifest: dict, chunks: list[Chunk], documents: dict[str, DocumentRecord],
+                 vectors: np.ndarray, dense):
+        super().__init__()
+        self.path = path
+        self.location = str(path.parent)
+        self.manifest = manifest
+        self.chunks = chunks
+        self.documents = documents
+        self.vectors = vectors  # a view of the vectors inside `dense`, no copy
+        self.dense = dense
+        self._bm25: BM25Index | None = None
+        self._searchable = searchable_mask(chunks)
 
     @property
     def size(self) -> int:
@@ -122,12 +99,42 @@ class IndexSnapshot:
             ids.setdefault(chunk.source, []).append(i)
         return ids
 
-    def check_model(self, model: str) -> None:
-        if self.embedding_model != model:
-            raise IndexIncompatibleError(
-                f"the index at {self.path.parent} was built with embedding model {self.embedding_model!r} but "
-                f"the settings ask for {model!r}: rebuild it with `rag index`"
-            )
+    @property
+    def bm25(self) -> BM25Index:
+        with self._lazy_lock:
+            if self._bm25 is None:
+                documents = self.documents
+                self._bm25 = BM25Index([
+                    embedding_text(c, documents[c.source].title, documents[c.source].wrapped) for c in self.chunks
+                ])
+            return self._bm25
+
+    def dense_search(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        fetch = min(n * 2, self.size)  # room for the unsearchable ones filtered out below
+        if fetch == 0:
+            return []
+        scores, ids = self.dense.search(vector[None, :].astype(np.float32), fetch)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and self._searchable[i]][:n]
+
+    def bm25_search(self, query: str, n: int) -> list[tuple[int, float]]:
+        return [(i, s) for i, s in self.bm25.search(query, n * 2) if self._searchable[i]][:n]
+
+    def fetch(self, ids: Sequence[int]) -> tuple[list[Chunk], np.ndarray]:
+        return [self.chunks[i] for i in ids], self.vectors[list(ids)]
+
+    def chunks_of(self, source: str) -> tuple[list[Chunk], np.ndarray]:
+        return self.fetch(self.chunk_ids_by_source.get(source, []))
+
+    def file_sha256(self, source: str) -> str | None:
+        record = self.documents.get(source)
+        return record.sha256 if record else None
+
+    def _load_frequencies(self) -> DocumentFrequencies:
+        return frequencies_of(self.documents.values())
+
+    def warm_up(self) -> None:
+        super().warm_up()
+        _ = self.bm25
 
 
 def stored_vectors(dense) -> np.ndarray:
@@ -214,7 +221,7 @@ def remove_stale(index_dir: Path) -> None:
     """Delete unfinished builds and generations older than the last few. Call under the build lock."""
     live = current_generation(index_dir)
     generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
-    keep = {live} | {p.name for p in generations[-_KEEP_GENERATIONS:]}
+    keep = {live} | {p.name for p in generations[-KEEP_GENERATIONS:]}
     for path in index_dir.iterdir():
         stale_build = path.name.startswith(".tmp-") or path.name.startswith(f".{CURRENT}.")
         old_generation = path.name.startswith("gen-") and path.name not in keep
@@ -299,3 +306,60 @@ def load_snapshot(index_dir: Path) -> IndexSnapshot:
     if vectors.ndim != 2 or vectors.shape[1] != manifest.get("dim"):
         raise IndexCorruptError(str(index_dir), "vector dimension does not match the manifest")
     return IndexSnapshot(path=path, manifest=manifest, chunks=chunks, documents=documents, vectors=vectors, dense=dense)
+
+
+def build_dense_index(vectors: np.ndarray, approximate_threshold: int, hnsw_m: int, hnsw_ef_search: int):
+    """Exact inner product below the threshold, HNSW (storing the vectors flat) at or above it."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if vectors.shape[0] >= approximate_threshold:
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = max(40, hnsw_m * 2)
+        index.hnsw.efSearch = hnsw_ef_search
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+class FaissStore(Store):
+    """Generations as folders under `index_dir`, a CURRENT pointer swapped atomically, a file lock."""
+
+    def __init__(self, index_dir: Path, approximate_threshold: int = 50_000, hnsw_m: int = 32, hnsw_ef_search: int = 128):
+        self.index_dir = Path(index_dir)
+        self.location = str(self.index_dir)
+        self.approximate_threshold = approximate_threshold
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_search = hnsw_ef_search
+
+    def stamp(self) -> Hashable | None:
+        return generation_stamp(self.index_dir)
+
+    def load(self) -> IndexSnapshot:
+        return load_snapshot(self.index_dir)
+
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(self.index_dir / ".lock", "a+")
+        except OSError as exc:
+            raise IndexWriteError(f"cannot write to the index folder {self.index_dir} ({exc.strerror})") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IndexWriteError(f"another `rag index` is building {self.index_dir}; wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write(self, manifest: dict, chunks: list[Chunk], documents: list[DocumentRecord], vectors: np.ndarray) -> None:
+        dense = build_dense_index(vectors, self.approximate_threshold, self.hnsw_m, self.hnsw_ef_search)
+        write_generation(self.index_dir, manifest, chunks, documents, dense)
+
+    def remove_stale(self) -> None:
+        remove_stale(self.index_dir)

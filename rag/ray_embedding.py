@@ -1,0 +1,158 @@
+"""Embed many documents with Ray Data over a pool of actors.
+
+Each actor loads the embedding model once and then encodes batch after batch, so a
+corpus pays for `ray_actors` model loads, not one per batch or task. The actors run
+the same rag.embedder.Embedder.encode as the in-process path, so the vectors are the
+same (up to float rounding from different padding within a batch); rows come back
+in the order of the texts given.
+
+With no RAY_ADDRESS a local Ray is started on this machine and left running for the
+process (a later build skips the start-up); with RAY_ADDRESS set, that cluster is
+joined, and its workers must be able to import `rag` and the model package.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.errors import ConfigError, IndexWriteError, RagError, import_extra
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _ray():
+    ray = import_extra("ray", "scale", "embedding on Ray")
+    import_extra("ray.data", "scale", "embedding on Ray")
+    return ray
+
+
+def ensure_ray() -> bool:
+    """Connect to Ray unless this process already is; True when this call started it."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            ray.init(
+                num_cpus=os.cpu_count(),
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+                logging_level=logging.WARNING,
+            )
+    except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError, RuntimeError, ValueError...
+        where = f"the Ray cluster at {address} (RAY_ADDRESS)" if address else "a local Ray"
+        raise ConfigError(f"could not start or reach {where}: {_short(exc)}") from None
+    # Ray Data logs every execution's plan and progress to the console at INFO; keep only warnings.
+    for handler in logging.getLogger("ray.data").handlers:
+        if handler.name == "console":
+            handler.setLevel(logging.WARNING)
+    return True
+
+
+class _EmbedActor:
+    """One model per actor, loaded in __init__; __call__ encodes one batch."""
+
+    def __init__(self, model: str, batch_size: int, cache_dir: str, threads: int):
+        import torch
+
+        # Before the model loads: actors sharing a machine must not each use every core.
+        torch.set_num_threads(threads)
+        from rag.embedder import Embedder
+
+        self.embedder = Embedder(model, batch_size, cache_dir=cache_dir, query_cache_size=0)
+        _ = self.embedder.model
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"i": batch["i"], "vector": self.embedder.encode(batch["text"].tolist())}
+
+
+def embed_on_ray(texts: Sequence[str], settings: Settings) -> np.ndarray:
+    """Vectors for `texts` (float32, one row per text, in order), computed on Ray actors."""
+    from rag.embedder import Embedder
+
+    dim = Embedder(settings.embedding_model, settings.embedding_batch_size, cache_dir=settings.model_cache_dir).dim
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    ray = _ray()
+    ensure_ray()
+    import pyarrow as pa
+
+    n, actors = len(texts), settings.ray_actors
+    threads = _threads_per_actor(ray, actors)
+    # Several blocks per actor so that actors finish together; a block is at most one batch.
+    batch_rows = max(1, min(settings.embedding_batch_size * 8, math.ceil(n / (actors * 4))))
+    table = pa.table({"i": pa.array(np.arange(n, dtype=np.int64)), "text": pa.array(list(texts), pa.large_string())})
+    # from_arrow puts each slice in the object store on its own: a large corpus is not
+    # pickled as one object, and Arrow slices serialise without copying rows into Python.
+    blocks = [table.slice(start, batch_rows) for start in range(0, n, batch_rows)]
+
+    out = np.empty((n, dim), dtype=np.float32)
+    filled = np.zeros(n, dtype=bool)
+    try:
+        dataset = ray.data.from_arrow(blocks).map_batches(
+            _EmbedActor,
+            fn_constructor_kwargs={
+                "model": settings.embedding_model,
+                "batch_size": settings.embedding_batch_size,
+                "cache_dir": str(settings.model_cache_dir),
+                "threads": threads,
+            },
+            batch_size=batch_rows,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=threads,
+        )
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            index = batch["i"]
+            out[index] = batch["vector"]
+            filled[index] = True
+    except RagError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - actor death, lost nodes, user errors wrapped by Ray
+        cause = _rag_cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise IndexWriteError(f"embedding on Ray failed: {_short(exc)}") from None
+    if not filled.all():
+        raise IndexWriteError(f"embedding on Ray lost {int((~filled).sum())} of {n} texts")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _threads_per_actor(ray, actors: int) -> int:
+    """CPUs (and torch threads) for one actor: the cluster's CPUs shared out, but no more
+    than one node has, or the actor could never be placed."""
+    nodes = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    total = sum(nodes) or (os.cpu_count() or 1)
+    largest = max(nodes, default=total) or total
+    return max(1, int(min(largest, total // actors)))
+
+
+def _rag_cause(exc: BaseException) -> RagError | None:
+    """A RagError raised inside an actor (say, a missing model), from Ray's wrappers around it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, RagError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an error, without Ray's multi-page traceback."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
