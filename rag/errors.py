@@ -55,8 +55,8 @@ class IndexError_(RagError):
 
 
 class IndexNotFoundError(IndexError_):
-    def __init__(self, index_dir: str):
-        super().__init__(f"no index at {index_dir}: build one with `rag index PATH --index-dir {index_dir}`")
+    def __init__(self, index_dir: str, command: str | None = None):
+        super().__init__(f"no index at {index_dir}: build one with `{command or f'rag index PATH --index-dir {index_dir}'}`")
 
 
 class IndexCorruptError(IndexError_):
@@ -70,6 +70,12 @@ class IndexIncompatibleError(IndexError_):
 
 class IndexWriteError(IndexError_):
     """Writing a new index failed; the previous index is still in place."""
+
+
+class StoreUnavailableError(IndexError_):
+    """The index store (a Milvus server) cannot be reached or refused a request."""
+
+    http_status = 503
 
 
 class ModelError(RagError):
