@@ -41,6 +41,8 @@ def ensure_ray() -> bool:
     if ray.is_initialized():
         return False
     address = os.environ.get("RAY_ADDRESS")
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
@@ -60,6 +62,20 @@ def ensure_ray() -> bool:
         if handler.name == "console":
             handler.setLevel(logging.WARNING)
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a wrong RAY_ADDRESS: ray.init retries an unreachable one for minutes."""
+    import socket
+
+    host_port = address.removeprefix("ray://")
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():  # "auto", "local", ...: Ray resolves those itself
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"the Ray cluster at {address} (RAY_ADDRESS) is unreachable: {exc}") from None
 
 
 class _EmbedActor:

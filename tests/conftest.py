@@ -52,6 +52,22 @@ def settings(tmp_path) -> Settings:
     return Settings(index_dir=tmp_path / "index", corpus=tmp_path / "corpus")
 
 
+STORES = ["faiss", "milvus"]
+
+
+def over_store(settings: Settings, store: str, folder: Path) -> Settings:
+    """`settings` with the index in `store`: FAISS files, or Milvus Lite embedded in a file in `folder`."""
+    if store == "faiss":
+        return settings
+    return settings.model_copy(update={"vector_store": str(folder / "milvus.db")})
+
+
+@pytest.fixture(params=STORES)
+def any_settings(request, settings, tmp_path) -> Settings:
+    """`settings` over each index store in turn (tests of behaviour every store must share)."""
+    return over_store(settings, request.param, tmp_path)
+
+
 @pytest.fixture
 def fake_embedder() -> HashingEmbedder:
     return HashingEmbedder()

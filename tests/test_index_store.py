@@ -30,6 +30,7 @@ from rag.indexer import Indexer
 from rag.retriever import Retriever
 from rag.service import RagService
 from rag.settings import PROJECT_ROOT
+from rag.stores import open_store
 from rag.stores.faiss import load_snapshot, read_manifest
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -50,15 +51,25 @@ def staging_dirs(index_dir: Path) -> list[Path]:
     return [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
 
 
+def load(settings):
+    """The live generation of the store the settings name."""
+    return open_store(settings).load()
+
+
+def everything(view):
+    """All chunks and vectors of a generation, from any store."""
+    return view.fetch(range(view.size))
+
+
 def assert_vectors_match_chunks(snapshot, embedder) -> None:
     """Each stored vector is the embedding of its own chunk (no misalignment after reuse)."""
-    titles = {s: d.title for s, d in snapshot.documents.items()}
-    expected = embedder.encode([embedding_text(c, titles[c.source]) for c in snapshot.chunks])
-    np.testing.assert_allclose(snapshot.vectors, expected, atol=1e-5)
+    chunks, vectors = everything(snapshot)
+    expected = embedder.encode([embedding_text(c, snapshot.documents[c.source].title) for c in chunks])
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
 
 
 def assert_chunks_true_to_documents(snapshot) -> None:
-    for chunk in snapshot.chunks:
+    for chunk in everything(snapshot)[0]:
         lines = snapshot.documents[chunk.source].lines
         if chunk.start_char is None:
             assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
@@ -67,17 +78,19 @@ def assert_chunks_true_to_documents(snapshot) -> None:
 
 
 # (a) build and load --------------------------------------------------------------------------------
-def test_build_and_load_counts_agree(settings, fake_embedder, corpus_factory):
+def test_build_and_load_counts_agree(any_settings, fake_embedder, corpus_factory):
+    settings = any_settings
     corpus = corpus_factory(CORPUS)
     stats = build(settings, fake_embedder, corpus)
-    snapshot = load_snapshot(settings.index_dir)
+    snapshot = load(settings)
     assert stats.files == 3 == len(snapshot.documents)
-    assert stats.chunks == len(snapshot.chunks) == snapshot.vectors.shape[0] == snapshot.dense.ntotal
+    chunks, vectors = everything(snapshot)
+    assert stats.chunks == len(chunks) == vectors.shape[0] == snapshot.size
     assert snapshot.manifest["chunk_count"] == stats.chunks
     assert stats.embedded_chunks == stats.chunks
     assert snapshot.embedding_model == "hashing-test"
-    assert snapshot.vectors.shape[1] == fake_embedder.dim == snapshot.manifest["dim"]
-    assert snapshot.vectors.dtype == np.float32
+    assert vectors.shape[1] == fake_embedder.dim == snapshot.manifest["dim"]
+    assert vectors.dtype == np.float32
     assert set(snapshot.documents) == {"alpha.txt", "beta.md", "sub/gamma.txt"}
     assert snapshot.documents["sub/gamma.txt"].lines == [
         "Gamma log",
@@ -87,16 +100,17 @@ def test_build_and_load_counts_agree(settings, fake_embedder, corpus_factory):
     assert snapshot.documents["alpha.txt"].title == "Alpha report"
     assert_chunks_true_to_documents(snapshot)
     assert_vectors_match_chunks(snapshot, fake_embedder)
-    assert staging_dirs(settings.index_dir) == []
     assert "indexed 3 files" in stats.summary()
 
 
-def test_load_without_index(settings):
+def test_load_without_index(any_settings):
+    settings = any_settings
     with pytest.raises(IndexNotFoundError, match="rag index"):
-        load_snapshot(settings.index_dir)
+        load(settings)
 
 
-def test_empty_corpus_is_an_error(settings, fake_embedder, corpus_factory):
+def test_empty_corpus_is_an_error(any_settings, fake_embedder, corpus_factory):
+    settings = any_settings
     corpus = corpus_factory({"empty.txt": "", "image.txt": b"\x00\x01\x02", "notes.pdf": "x"})
     with pytest.raises(CorpusError):
         build(settings, fake_embedder, corpus)
@@ -104,43 +118,46 @@ def test_empty_corpus_is_an_error(settings, fake_embedder, corpus_factory):
         build(settings, fake_embedder, corpus / "missing")
 
 
-def test_skipped_files_counted(settings, fake_embedder, corpus_factory):
+def test_skipped_files_counted(any_settings, fake_embedder, corpus_factory):
+    settings = any_settings
     corpus = corpus_factory({**CORPUS, "empty.txt": "", "binary.txt": b"\x00\xff\x00"})
     stats = build(settings, fake_embedder, corpus)
     assert stats.files == 3 and stats.skipped_files == 2
 
 
-def test_several_roots_keep_sources_unique(settings, fake_embedder, tmp_path):
+def test_several_roots_keep_sources_unique(any_settings, fake_embedder, tmp_path):
+    settings = any_settings
     from conftest import write_corpus
 
     one = write_corpus(tmp_path / "one", {"same.txt": "first copy of words\n"})
     two = write_corpus(tmp_path / "two", {"same.txt": "second copy of words\n"})
     build(settings, fake_embedder, one, two)
-    assert set(load_snapshot(settings.index_dir).documents) == {"one/same.txt", "two/same.txt"}
+    assert set(load(settings).documents) == {"one/same.txt", "two/same.txt"}
 
 
 # (b) incremental builds ------------------------------------------------------------------------------
-def test_incremental_rebuilds(settings, fake_embedder, corpus_factory):
+def test_incremental_rebuilds(any_settings, fake_embedder, corpus_factory):
+    settings = any_settings
     corpus = corpus_factory(CORPUS)
     first = build(settings, fake_embedder, corpus)
-    before = load_snapshot(settings.index_dir)
+    before = load(settings)
 
     fake_embedder.reset_counts()
     again = build(settings, fake_embedder, corpus)
     assert again.embedded_chunks == 0
     assert fake_embedder.encoded_texts == []
     assert again.reused_files == 3 and again.changed_files == []
-    same = load_snapshot(settings.index_dir)
-    assert [c.to_dict() for c in same.chunks] == [c.to_dict() for c in before.chunks]
-    np.testing.assert_array_equal(same.vectors, before.vectors)
+    same = load(settings)
+    assert [c.to_dict() for c in everything(same)[0]] == [c.to_dict() for c in everything(before)[0]]
+    np.testing.assert_array_equal(everything(same)[1], everything(before)[1])
     assert again.chunks == first.chunks
 
     # Edit one file: only its chunks are embedded again.
     (corpus / "beta.md").write_text("# Beta notes\n\nBasalt columns and obsidian glass.\nA new line.\n")
     fake_embedder.reset_counts()
     edited = build(settings, fake_embedder, corpus)
-    snapshot = load_snapshot(settings.index_dir)
-    beta_chunks = [c for c in snapshot.chunks if c.source == "beta.md"]
+    snapshot = load(settings)
+    beta_chunks = [c for c in everything(snapshot)[0] if c.source == "beta.md"]
     assert edited.changed_files == ["beta.md"] and edited.reused_files == 2
     assert edited.embedded_chunks == len(beta_chunks) == len(fake_embedder.encoded_texts) > 0
     title = snapshot.documents["beta.md"].title
@@ -153,10 +170,10 @@ def test_incremental_rebuilds(settings, fake_embedder, corpus_factory):
     (corpus / "alpha.txt").unlink()
     fake_embedder.reset_counts()
     removed = build(settings, fake_embedder, corpus)
-    snapshot = load_snapshot(settings.index_dir)
+    snapshot = load(settings)
     assert removed.removed_files == ["alpha.txt"] and removed.embedded_chunks == 0
     assert "alpha.txt" not in snapshot.documents
-    assert all(c.source != "alpha.txt" for c in snapshot.chunks)
+    assert all(c.source != "alpha.txt" for c in everything(snapshot)[0])
     retriever = Retriever(snapshot, fake_embedder, settings)
     for mode in ("hybrid", "bm25", "dense"):
         assert all(p.source != "alpha.txt" for p in retriever.search("aardvark population", k=5, mode=mode))
@@ -166,24 +183,24 @@ def test_incremental_rebuilds(settings, fake_embedder, corpus_factory):
     (corpus / "sub" / "delta.txt").write_text("Delta memo\nDolphins were seen near the harbour.\n")
     fake_embedder.reset_counts()
     added = build(settings, fake_embedder, corpus)
-    snapshot = load_snapshot(settings.index_dir)
-    delta_chunks = [c for c in snapshot.chunks if c.source == "sub/delta.txt"]
+    snapshot = load(settings)
+    delta_chunks = [c for c in everything(snapshot)[0] if c.source == "sub/delta.txt"]
     assert added.changed_files == ["sub/delta.txt"]
     assert added.embedded_chunks == len(delta_chunks) == len(fake_embedder.encoded_texts) > 0
     assert all("Dolphins" in t or "Delta" in t for t in fake_embedder.encoded_texts)
     assert_vectors_match_chunks(snapshot, fake_embedder)
     hits = Retriever(snapshot, fake_embedder, settings).search("dolphins harbour", k=3)
     assert hits[0].source == "sub/delta.txt"
-    assert len(list(settings.index_dir.glob("gen-*"))) <= 2, "old generations are cleaned up"
 
 
-def test_other_model_or_chunking_reembeds_everything(settings, fake_embedder, corpus_factory):
+def test_other_model_or_chunking_reembeds_everything(any_settings, fake_embedder, corpus_factory):
+    settings = any_settings
     corpus = corpus_factory(CORPUS)
     first = build(settings, fake_embedder, corpus)
     other = HashingEmbedder(name="hashing-other")
     stats = build(settings, other, corpus)
     assert stats.embedded_chunks == first.chunks and stats.reused_files == 0
-    assert load_snapshot(settings.index_dir).embedding_model == "hashing-other"
+    assert load(settings).embedding_model == "hashing-other"
     rechunked = settings.model_copy(update={"chunk_tokens": 16})
     stats = build(rechunked, other, corpus)
     assert stats.reused_files == 0 and stats.embedded_chunks == stats.chunks

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import STORES, over_store
 from embedding_fakes import HashingEmbedder
 from rag.errors import InputError
 from rag.indexer import Indexer
 from rag.retriever import Retriever
 from rag.settings import PROJECT_ROOT, Settings
-from rag.stores.faiss import load_snapshot
+from rag.stores import open_store
 
 SEEDS = PROJECT_ROOT / "seeds"
 
@@ -85,20 +86,27 @@ def corpus(corpus_factory):
 
 
 @pytest.fixture
-def small_settings(settings) -> Settings:
-    # 16 word pieces a chunk: every line of FILES is a chunk of its own.
-    return settings.model_copy(update={"chunk_tokens": 16})
+def small_settings(any_settings) -> Settings:
+    # 16 word pieces a chunk: every line of FILES is a chunk of its own. Each test runs over each store.
+    return any_settings.model_copy(update={"chunk_tokens": 16})
 
 
 @pytest.fixture
 def retriever(small_settings, fake_embedder, corpus) -> Retriever:
-    Indexer(small_settings, fake_embedder).build([corpus], progress=False)
-    return Retriever(load_snapshot(small_settings.index_dir), fake_embedder, small_settings)
+    return _index_and_open(corpus, small_settings, fake_embedder)
+
+
+def _chunks(retriever) -> list:
+    return retriever.snapshot.fetch(range(retriever.snapshot.size))[0]
+
+
+def _cosine(retriever, chunk_id: int, query) -> float:
+    return float(retriever.snapshot.fetch([chunk_id])[1][0] @ query)
 
 
 def test_every_line_is_its_own_chunk(retriever):
-    assert all(c.start_line == c.end_line for c in retriever.snapshot.chunks if not c.boilerplate)
-    assert any(c.boilerplate for c in retriever.snapshot.chunks)
+    assert all(c.start_line == c.end_line for c in _chunks(retriever) if not c.boilerplate)
+    assert any(c.boilerplate for c in _chunks(retriever))
 
 
 def test_bm25_finds_exact_terms(retriever, corpus):
@@ -113,7 +121,7 @@ def test_bm25_finds_exact_terms(retriever, corpus):
 
 def _index_and_open(root, settings, embedder) -> Retriever:
     Indexer(settings, embedder).build([root], progress=False)
-    return Retriever(load_snapshot(settings.index_dir), embedder, settings)
+    return Retriever(open_store(settings).load(), embedder, settings)
 
 
 def _with_fusion(retriever, monkeypatch, **update):
@@ -139,13 +147,13 @@ def test_weighted_fusion_adds_cosine_and_normalised_bm25(retriever, monkeypatch)
     assert {h.chunk_id for h in fused} == {0, 1, 3}
     bm25 = {3: 4.0, 1: 2.0}
     for hit in fused:
-        cosine = float(retriever.snapshot.vectors[hit.chunk_id] @ query)
+        cosine = _cosine(retriever, hit.chunk_id, query)
         assert math.isclose(hit.dense, cosine, rel_tol=1e-5, abs_tol=1e-6)
         assert math.isclose(hit.score, 0.6 * cosine + 0.4 * bm25.get(hit.chunk_id, 0.0) / 4.0, rel_tol=1e-5, abs_tol=1e-6)
     assert [h.score for h in fused] == sorted((h.score for h in fused), reverse=True)
     _with_fusion(retriever, monkeypatch, fusion="weighted", dense_weight=1.0, bm25_weight=0.0)
     dense_only = retriever._fuse([(0, 0.0), (1, 0.0)], [(3, 4.0)], query)[0]
-    assert [h.chunk_id for h in dense_only] == sorted([0, 1, 3], key=lambda i: -float(retriever.snapshot.vectors[i] @ query))
+    assert [h.chunk_id for h in dense_only] == sorted([0, 1, 3], key=lambda i: -_cosine(retriever, i, query))
 
 
 def test_hybrid_ranks_the_chunk_matching_both_first(retriever, corpus):
@@ -214,7 +222,7 @@ def test_merging_respects_max_passage_chars(small_settings, fake_embedder, corpu
     root = corpus_factory({"a.txt": lines, "b.txt": "plums\n"})
     limited = small_settings.model_copy(update={"max_passage_chars": 60})
     Indexer(limited, fake_embedder).build([root], progress=False)
-    retriever = Retriever(load_snapshot(limited.index_dir), fake_embedder, limited)
+    retriever = Retriever(open_store(limited).load(), fake_embedder, limited)
     spans = sorted((p.start_line, p.end_line) for p in retriever.search("zircon", k=5, mode="bm25"))
     assert spans == [(1, 1), (2, 2)]
     roomy = limited.model_copy(update={"max_passage_chars": 200})
@@ -272,12 +280,12 @@ def test_no_match_gives_no_passages_in_bm25(retriever):
     assert retriever.search("qwertyuiop", k=5, mode="bm25") == []
 
 
-def test_long_line_passages_use_char_offsets(settings, fake_embedder, corpus_factory):
+def test_long_line_passages_use_char_offsets(any_settings, fake_embedder, corpus_factory):
     sentences = [f"Sentence {i} mentions the topic{i} keyword in passing and nothing else of note." for i in range(40)]
     root = corpus_factory({"long.txt": "Title line\n" + " ".join(sentences) + "\n", "other.txt": "unrelated words\n"})
-    small = settings.model_copy(update={"chunk_tokens": 32})
+    small = any_settings.model_copy(update={"chunk_tokens": 32})
     Indexer(small, fake_embedder).build([root], progress=False)
-    retriever = Retriever(load_snapshot(small.index_dir), fake_embedder, small)
+    retriever = Retriever(open_store(small).load(), fake_embedder, small)
     passages = retriever.search("topic17", k=3, mode="bm25")
     top = passages[0]
     assert top.source == "long.txt" and top.start_line == top.end_line == 2
@@ -286,11 +294,12 @@ def test_long_line_passages_use_char_offsets(settings, fake_embedder, corpus_fac
 
 
 # Integration: the real model over the seed articles ------------------------------------------------
-@pytest.fixture(scope="module")
-def seeds_retriever(tmp_path_factory, real_embedder):
-    settings = Settings(index_dir=tmp_path_factory.mktemp("seeds-index"))
+@pytest.fixture(scope="module", params=STORES)
+def seeds_retriever(request, tmp_path_factory, real_embedder):
+    folder = tmp_path_factory.mktemp("seeds-index")
+    settings = over_store(Settings(index_dir=folder), request.param, folder)
     Indexer(settings, real_embedder).build([SEEDS], progress=False)
-    return Retriever(load_snapshot(settings.index_dir), real_embedder, settings)
+    return Retriever(open_store(settings).load(), real_embedder, settings)
 
 
 @pytest.mark.integration
