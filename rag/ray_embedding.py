@@ -16,18 +16,17 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag import errors
 from rag.errors import ConfigError, IndexWriteError, RagError, import_extra
 
 if TYPE_CHECKING:
     from rag.settings import Settings
-
-log = logging.getLogger(__name__)
-
 
 def _ray():
     ray = import_extra("ray", "scale", "embedding on Ray")
@@ -56,7 +55,7 @@ def ensure_ray() -> bool:
             )
     except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError, RuntimeError, ValueError...
         where = f"the Ray cluster at {address} (RAY_ADDRESS)" if address else "a local Ray"
-        raise ConfigError(f"could not start or reach {where}: {_short(exc)}") from None
+        raise ConfigError(f"could not start or reach {where}: {_clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)}") from None
     # Ray Data logs every execution's plan and progress to the console at INFO; keep only warnings.
     for handler in logging.getLogger("ray.data").handlers:
         if handler.name == "console":
@@ -138,10 +137,7 @@ def embed_on_ray(texts: Sequence[str], settings: Settings) -> np.ndarray:
     except RagError:
         raise
     except Exception as exc:  # noqa: BLE001 - actor death, lost nodes, user errors wrapped by Ray
-        cause = _rag_cause(exc)
-        if cause is not None:
-            raise cause from None
-        raise IndexWriteError(f"embedding on Ray failed: {_short(exc)}") from None
+        raise _as_rag_error(exc) from None
     if not filled.all():
         raise IndexWriteError(f"embedding on Ray lost {int((~filled).sum())} of {n} texts")
     return np.ascontiguousarray(out, dtype=np.float32)
@@ -156,19 +152,27 @@ def _threads_per_actor(ray, actors: int) -> int:
     return max(1, int(min(largest, total // actors)))
 
 
-def _rag_cause(exc: BaseException) -> RagError | None:
-    """A RagError raised inside an actor (say, a missing model), from Ray's wrappers around it."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, RagError):
-            return exc
-        seen.add(id(exc))
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
-    return None
+# "module.Name: message", the line of a traceback's text that names an exception.
+_RAISED = re.compile(r"^((?:\w+\.)*(\w*(?:Error|Exception|Error_))): (.+)$")
 
 
-def _short(exc: BaseException) -> str:
-    """The first line of an error, without Ray's multi-page traceback."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
+def _as_rag_error(exc: BaseException) -> RagError:
+    """One short line for a Ray failure. Ray hands back only the text of an actor's error, so
+    the first exception named in it that is not Ray's own is the cause; a RagError (a missing
+    model, say) comes back as itself."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    for line in lines:
+        match = _RAISED.match(line)
+        if match and not match.group(1).startswith("ray."):
+            qualified, name, message = match.groups()
+            kind = getattr(errors, name, None) if qualified.startswith("rag.errors.") else None
+            if isinstance(kind, type) and issubclass(kind, RagError):
+                error = kind.__new__(kind)  # subclasses' __init__ take other arguments than the message
+                RagError.__init__(error, message)
+                return error
+            return IndexWriteError(f"embedding on Ray failed: {name}: {_clip(message)}")
+    return IndexWriteError(f"embedding on Ray failed: {_clip(lines[0] if lines else type(exc).__name__)}")
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 300 else text[:297] + "..."

@@ -52,6 +52,17 @@ def built_index(tmp_path_factory) -> BuiltIndex:
     return BuiltIndex(corpus=corpus, index_dir=index_dir, embedder=service.embedder)
 
 
+@pytest.fixture(scope="session")
+def built_milvus_store(built_index, tmp_path_factory) -> str:
+    """The session corpus indexed once more, into Milvus Lite (a file): the RAG_VECTOR_STORE value."""
+    from rag.service import RagService
+
+    uri = str(tmp_path_factory.mktemp("api-milvus") / "milvus.db")
+    settings = Settings(index_dir=built_index.index_dir, corpus=built_index.corpus, llm_model="fake/model", vector_store=uri)
+    RagService(settings, embedder=built_index.embedder).index([built_index.corpus], progress=False)
+    return uri
+
+
 @pytest.fixture
 def fake() -> FakeLLM:
     """The fake litellm provider "fake/model", cleared for this test."""

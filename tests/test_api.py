@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import STORES
 from api_helpers import (  # noqa: F401 - fixtures are found by name
     ANSWER_KEYS,
     CITATION_KEYS,
@@ -17,6 +18,7 @@ from api_helpers import (  # noqa: F401 - fixtures are found by name
     PASSAGE_KEYS,
     api_client,
     built_index,
+    built_milvus_store,
     fake,
     file_lines,
     raw_request,
@@ -26,9 +28,11 @@ from api_helpers import (  # noqa: F401 - fixtures are found by name
 MARKER = re.compile(r"\[[^\]\n]*\]")
 
 
-@pytest.fixture(scope="module")
-def client(built_index):
-    with api_client(built_index) as client:
+@pytest.fixture(scope="module", params=STORES)
+def client(request, built_index):
+    """The API over the session index in each store: FAISS files, and Milvus Lite."""
+    overrides = {"vector_store": request.getfixturevalue("built_milvus_store")} if request.param == "milvus" else {}
+    with api_client(built_index, **overrides) as client:
         yield client
 
 
