@@ -138,7 +138,11 @@ class AppState:
         self.gate = GenerationGate(
             settings.max_concurrent_generations, settings.max_queued_generations, settings.queue_timeout_s
         )
-        processes = SearchProcesses(settings, settings.search_processes) if settings.search_processes else None
+        processes = None
+        if settings.search_processes and settings.single_process_store:
+            log.info("searching in threads of the server process: the Milvus Lite file %s opens in one process", settings.vector_store)
+        elif settings.search_processes:
+            processes = SearchProcesses(settings, settings.search_processes)
         self.searches = SearchPool(
             settings.max_concurrent_searches, settings.max_queued_searches, settings.search_queue_timeout_s, processes
         )

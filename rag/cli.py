@@ -40,6 +40,10 @@ def _setup_logging(verbose: bool) -> None:
 
 def _add_index_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", type=Path, help="index folder [index/, or RAG_INDEX_DIR]")
+    parser.add_argument(
+        "--store", metavar="STORE", dest="vector_store",
+        help="faiss, a Milvus Lite file (./index/milvus.db) or a Milvus URI (http://host:19530) [faiss, or RAG_VECTOR_STORE]",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -62,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="index files (only new or changed files are embedded again)")
     index.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="folders or files [seeds/]")
     index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.add_argument(
+        "--engine", choices=["local", "ray"], default=None,
+        help="what embeds the chunks: this process, or Ray Data actors (a local Ray, or RAY_ADDRESS's cluster) [local]",
+    )
     _add_index_dir(index)
 
     search = commands.add_parser("search", help="print the best passages for a question")
@@ -104,7 +112,10 @@ def _service(args: argparse.Namespace):
     from rag.service import RagService
     from rag.settings import load_settings
 
-    overrides = {"index_dir": getattr(args, "index_dir", None), "llm_model": getattr(args, "model", None)}
+    overrides = {
+        "index_dir": getattr(args, "index_dir", None), "llm_model": getattr(args, "model", None),
+        "embedding_engine": getattr(args, "engine", None), "vector_store": getattr(args, "vector_store", None),
+    }
     return RagService(load_settings(**overrides))
 
 

@@ -55,7 +55,7 @@ def ensure_ray() -> bool:
             )
     except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError, RuntimeError, ValueError...
         where = f"the Ray cluster at {address} (RAY_ADDRESS)" if address else "a local Ray"
-        raise ConfigError(f"could not start or reach {where}: {_clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)}") from None
+        raise ConfigError(f"could not start or reach {where}: {_first_line(exc)}") from None
     # Ray Data logs every execution's plan and progress to the console at INFO; keep only warnings.
     for handler in logging.getLogger("ray.data").handlers:
         if handler.name == "console":
@@ -134,8 +134,6 @@ def embed_on_ray(texts: Sequence[str], settings: Settings) -> np.ndarray:
             index = batch["i"]
             out[index] = batch["vector"]
             filled[index] = True
-    except RagError:
-        raise
     except Exception as exc:  # noqa: BLE001 - actor death, lost nodes, user errors wrapped by Ray
         raise _as_rag_error(exc) from None
     if not filled.all():
@@ -160,8 +158,7 @@ def _as_rag_error(exc: BaseException) -> RagError:
     """One short line for a Ray failure. Ray hands back only the text of an actor's error, so
     the first exception named in it that is not Ray's own is the cause; a RagError (a missing
     model, say) comes back as itself."""
-    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
-    for line in lines:
+    for line in _lines(exc):
         match = _RAISED.match(line)
         if match and not match.group(1).startswith("ray."):
             qualified, name, message = match.groups()
@@ -171,7 +168,17 @@ def _as_rag_error(exc: BaseException) -> RagError:
                 RagError.__init__(error, message)
                 return error
             return IndexWriteError(f"embedding on Ray failed: {name}: {_clip(message)}")
-    return IndexWriteError(f"embedding on Ray failed: {_clip(lines[0] if lines else type(exc).__name__)}")
+    return IndexWriteError(f"embedding on Ray failed: {_first_line(exc)}")
+
+
+def _lines(exc: BaseException) -> list[str]:
+    """The error's text without blank lines or terminal colours (Ray's carry tracebacks)."""
+    return [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = _lines(exc)
+    return _clip(lines[0] if lines else type(exc).__name__)
 
 
 def _clip(text: str) -> str:

@@ -188,6 +188,11 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must be `faiss`, a Milvus Lite file ending in .db, or a Milvus server URI (http://host:19530)")
 
+    @property
+    def single_process_store(self) -> bool:
+        """The index is a Milvus Lite file, which one process at a time may open."""
+        return self.vector_store.endswith(".db")
+
     @model_validator(mode="after")
     def _check_overlap(self) -> "Settings":
         if self.chunk_overlap_tokens >= self.chunk_tokens:
