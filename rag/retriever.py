@@ -142,6 +142,7 @@ class Retriever:
         if not ids:
             return [], {}
         chunks, vectors = self.snapshot.fetch(ids)
+        self.snapshot.prefetch_documents({chunk.source for chunk in chunks})
         dense_weight, bm25_weight = self.settings.dense_weight, self.settings.bm25_weight
         if query_vector is None:
             similarity = np.full(len(ids), np.nan)

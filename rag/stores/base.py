@@ -142,6 +142,9 @@ class IndexView(abc.ABC):
     def chunks_of(self, source: str) -> tuple[list[Chunk], np.ndarray]:
         """A file's chunks and vectors (an incremental build reuses them for an unchanged file)."""
 
+    def prefetch_documents(self, sources: set[str]) -> None:
+        """Make these documents ready to read (a store that reads them on use fetches them at once)."""
+
     @abc.abstractmethod
     def _load_frequencies(self) -> DocumentFrequencies: ...
 

@@ -171,6 +171,9 @@ class MilvusView(IndexView):
         vectors = np.asarray([rows[i]["vector"] for i in ids], dtype=np.float32).reshape(len(ids), int(self.manifest["dim"]))
         return chunks, vectors
 
+    def prefetch_documents(self, sources: set[str]) -> None:
+        self.documents.prefetch(sources)
+
     def chunks_of(self, source: str) -> tuple[list[Chunk], np.ndarray]:
         first, count = self.manifest["files"][source]["chunks"]
         return self.fetch(range(first, first + count))
@@ -203,6 +206,21 @@ class _Documents(Mapping[str, DocumentRecord]):
                 self._cache.popitem(last=False)
         return record
 
+    def prefetch(self, sources: set[str]) -> None:
+        """Read the documents among `sources` not yet held in one request (a search's passages
+        come from dozens of documents: one round trip each was most of a search's time)."""
+        with self._lock:
+            wanted = [s for s in sources if s in self.files and s not in self._cache][:_DOCUMENT_CACHE]
+        if not wanted:
+            return
+        names = [(source, f"doc{self.files[source]['doc']}", self.files[source]["pieces"]) for source in wanted]
+        texts = _read_many(self.client, self.collection, [(name, count) for _, name, count in names])
+        with self._lock:
+            for (source, name, _), text in zip(names, texts):
+                self._cache[source] = DocumentRecord(**json.loads(text))
+            while len(self._cache) > _DOCUMENT_CACHE:
+                self._cache.popitem(last=False)
+
     def __contains__(self, source: object) -> bool:
         return source in self.files
 
@@ -214,13 +232,22 @@ class _Documents(Mapping[str, DocumentRecord]):
 
 
 def _read_pieces(client: _Client, collection: str, name: str, count: int) -> str:
-    keys = [f"{name}:{i}" for i in range(count)]
+    return _read_many(client, collection, [(name, count)])[0]
+
+
+def _read_many(client: _Client, collection: str, wanted: list[tuple[str, int]]) -> list[str]:
+    """The texts stored as `count` pieces under each `name`, read in as few requests as fit."""
+    keys = [f"{name}:{i}" for name, count in wanted for i in range(count)]
     rows = {}
     for start in range(0, len(keys), _BATCH_ROWS):
         rows.update({row["key"]: row["data"] for row in client.get(collection, ids=keys[start : start + _BATCH_ROWS], output_fields=["data"])})
-    if len(rows) != count:
-        raise IndexCorruptError(collection, f"{name} has {len(rows)} of its {count} pieces")
-    return "".join(rows[key] for key in keys)
+    texts = []
+    for name, count in wanted:
+        pieces = [rows.get(f"{name}:{i}") for i in range(count)]
+        if any(piece is None for piece in pieces):
+            raise IndexCorruptError(collection, f"{name} has {sum(p is not None for p in pieces)} of its {count} pieces")
+        texts.append("".join(pieces))
+    return texts
 
 
 class MilvusStore(Store):

@@ -1,0 +1,176 @@
+"""What each index store costs at scale: build time, RAM, disk and hybrid search latency, on
+synthetic 384-d chunks; and Ray's embedding throughput next to the single-process path.
+
+    .venv/bin/python evals/bench_scale.py [--sizes 100000,1000000] [--stores faiss-exact,faiss-hnsw,milvus-lite]
+                                          [--ray-texts 2000] [--json]
+
+For each size and store, in a fresh subprocess (so RSS is its own): chunk texts of words drawn from
+the ClapNQ corpus vocabulary, random unit vectors, 20 chunks a document; the store's own `write`
+(the path `rag index` takes, after embedding) is timed; the live generation is loaded, BM25 built
+(FAISS) and searched through the Retriever (hybrid, real query embeddings of the ClapNQ dev
+questions; each question asked twice, the second time its embedding is cached, so the second pass
+is the store's and the service's own search cost). RAM is the RSS growth from before the build to
+after loading and warming (the build's own peak is reported apart); disk is the index folder (FAISS)
+or the Milvus Lite data folder. Milvus Lite runs embedded in the process, as `RAG_VECTOR_STORE=./x.db`.
+
+This is a benchmark, not a test: it prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "evals"))
+
+from bench_index import DATASET, dir_bytes, load_questions, pct, rss_bytes, vocabulary  # noqa: E402
+
+STORES = ("faiss-exact", "faiss-hnsw", "milvus-lite")
+CHUNKS_PER_DOC = 20
+WORDS_PER_CHUNK = 40
+
+
+def synthetic(n: int, seed: int = 0):
+    """n chunks in n/20 documents: texts of corpus words, random unit vectors."""
+    import numpy as np
+
+    from rag.stores import DocumentRecord
+    from rag.types import Chunk
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array(vocabulary(DATASET / "docs"), dtype=object)
+    texts = [" ".join(row) for row in vocab[rng.integers(0, len(vocab), size=(n, WORDS_PER_CHUNK))]]
+    chunks, documents = [], []
+    for d, start in enumerate(range(0, n, CHUNKS_PER_DOC)):
+        source = f"synthetic/{d // 1000:04d}/doc{d:07d}.txt"
+        lines = texts[start : start + CHUNKS_PER_DOC]
+        documents.append(DocumentRecord(source, f"{d:064x}", lines, None))
+        chunks.extend(Chunk(source, i + 1, i + 1, line) for i, line in enumerate(lines))
+    vectors = rng.standard_normal((n, 384), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return chunks, documents, vectors
+
+
+def one(store_kind: str, n: int, questions: int) -> dict:
+    """Build, load and search one store at one size (run in a subprocess of its own)."""
+    logging.basicConfig(level=logging.WARNING)
+    from rag.embedder import Embedder
+    from rag.retriever import Retriever
+    from rag.settings import Settings
+    from rag.stores import open_store
+
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-scale-{store_kind}-"))
+    update = {"index_dir": folder / "index",
+              "approximate_index_threshold": {"faiss-exact": n + 1, "faiss-hnsw": 1}.get(store_kind, 50_000)}
+    if store_kind == "milvus-lite":
+        update["vector_store"] = str(folder / "milvus" / "index.db")
+    settings = Settings(**update)
+    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+    asked = load_questions(DATASET / "dev.jsonl", questions)
+    embedder.encode_query("warm up the model")
+    store = open_store(settings)
+    if store_kind == "milvus-lite":
+        store.stamp()  # Milvus Lite's engine started before the baseline
+    chunks, documents, vectors = synthetic(n)
+    manifest = {
+        "embedding_model": embedder.name, "dim": 384, "chunk_count": n, "corpus": ["synthetic"],
+        "chunking": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap_tokens": settings.chunk_overlap_tokens},
+        "files": {d.source: {"sha256": d.sha256, "lines": len(d.lines)} for d in documents},
+        "index_type": store.index_type(n, settings.approximate_index_threshold),
+    }
+    baseline = rss_bytes()
+    started = time.perf_counter()
+    with store.build_lock():
+        store.write(manifest, chunks, documents, vectors)
+    build_s = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    del chunks, documents, vectors
+
+    started = time.perf_counter()
+    retriever = Retriever(store.load(), embedder, settings)
+    retriever.warm_up()
+    load_s = time.perf_counter() - started
+    ram = rss_bytes() - baseline
+    retriever.search("warm up the search", k=5)
+    first, repeat = [], []
+    for timings in (first, repeat):
+        for question in asked:
+            started = time.perf_counter()
+            retriever.search(question, k=5)
+            timings.append((time.perf_counter() - started) * 1000)
+    disk = dir_bytes(folder)
+    return {
+        "store": store_kind, "chunks": n, "index_type": manifest["index_type"], "build_s": round(build_s, 1),
+        "load_s": round(load_s, 1), "ram_mb": round(ram / 2**20), "ram_bytes_per_chunk": round(ram / n),
+        "build_peak_rss_mb": round(peak / 2**20), "disk_mb": round(disk / 2**20), "disk_bytes_per_chunk": round(disk / n),
+        "search_p50_ms": round(pct(first, 50), 1), "search_p95_ms": round(pct(first, 95), 1),
+        "cached_p50_ms": round(pct(repeat, 50), 1), "cached_p95_ms": round(pct(repeat, 95), 1),
+        "questions": len(asked),
+    }
+
+
+def run_one(store_kind: str, n: int, questions: int, timeout_s: float) -> dict:
+    command = [sys.executable, __file__, "--one", store_kind, str(n), "--questions", str(questions)]
+    started = time.perf_counter()
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return {"store": store_kind, "chunks": n, "error": f"not finished within {timeout_s:.0f} s"}
+    if result.returncode != 0:
+        return {"store": store_kind, "chunks": n, "error": result.stderr.strip().splitlines()[-1:],
+                "seconds": round(time.perf_counter() - started)}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--stores", default=",".join(STORES))
+    parser.add_argument("--questions", type=int, default=100, help="ClapNQ dev questions searched")
+    parser.add_argument("--ray-texts", type=int, default=2000, help="texts embedded on Ray and in process (0: skip)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds one store and size may take")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", nargs=2, metavar=("STORE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]), args.questions)))
+        return
+
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        for store_kind in args.stores.split(","):
+            rows.append(run_one(store_kind, n, args.questions, args.timeout))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    ray = None
+    if args.ray_texts:
+        from bench_ray import ray_throughput, sample_texts
+        from rag.settings import load_settings
+
+        ray = ray_throughput(sample_texts(args.ray_texts), load_settings())
+    if args.json:
+        print(json.dumps({"stores": rows, "ray": ray}, indent=1))
+        return
+    print(f"{'store':<12} {'chunks':>9} {'build s':>8} {'RAM MB':>7} {'B/chunk':>8} {'disk MB':>8} {'B/chunk':>8} "
+          f"{'p50 ms':>7} {'p95 ms':>7} {'cached p50':>10}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['store']:<12} {row['chunks']:>9}  {row['error']}")
+            continue
+        print(f"{row['store']:<12} {row['chunks']:>9} {row['build_s']:>8} {row['ram_mb']:>7} {row['ram_bytes_per_chunk']:>8} "
+              f"{row['disk_mb']:>8} {row['disk_bytes_per_chunk']:>8} {row['search_p50_ms']:>7} {row['search_p95_ms']:>7} "
+              f"{row['cached_p50_ms']:>10}")
+    if ray:
+        print("ray embedding:", json.dumps(ray))
+
+
+if __name__ == "__main__":
+    main()
