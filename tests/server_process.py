@@ -119,11 +119,13 @@ def running_server(
     ready_timeout_s: float = 240,
     build: bool = True,
     log_path: Path | None = None,
+    fake_llm: bool = False,
 ) -> Iterator[ServerProcess]:
     """Index `corpus` into `index_dir` (unless build=False), serve it, yield a ServerProcess.
 
     `env` adds (or, with value None, removes) environment variables, e.g.
-    {"RAG_LLM_MODEL": "...", "RAG_API_KEYS": '["k"]', "RAG_CONFIG": None}.
+    {"RAG_LLM_MODEL": "...", "RAG_API_KEYS": '["k"]', "RAG_CONFIG": None}. With fake_llm the server
+    answers with the fake provider "fake/model" (tests/fake_llm_cli.py) and loads no language model.
     """
     corpus, index_dir = Path(corpus).resolve(), Path(index_dir).resolve()
     full_env = _env(env, index_dir, corpus)
@@ -136,8 +138,11 @@ def running_server(
         os.close(handle)
         log_path = Path(name)
     log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    if fake_llm:
+        full_env["RAG_LLM_MODEL"] = "fake/model"
+    rag = [str(Path(__file__).resolve().parent / "fake_llm_cli.py")] if fake_llm else ["-m", "rag.cli"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--host", host, "--port", str(port), "--index-dir", str(index_dir)],
+        [sys.executable, *rag, "serve", "--host", host, "--port", str(port), "--index-dir", str(index_dir)],
         cwd=PROJECT_ROOT,
         env=full_env,
         stdin=subprocess.DEVNULL,

@@ -62,14 +62,13 @@ def test_two_servers_share_one_milvus_and_never_see_half_a_build(tmp_path):
     old, new = write_corpus(tmp_path / "old", OLD), write_corpus(tmp_path / "new", NEW)
     env = {
         "RAG_VECTOR_STORE": uri, "RAG_MILVUS_COLLECTION": "shared",
-        "RAG_LLM_MODEL": "openai/gpt-4o-mini",  # searches only: no language model is loaded
         "RAG_SEARCH_PROCESSES": "0", "RAG_API_KEYS": None,
     }
     with ExitStack() as stack:
         milvus = _milvus_server(tmp_path / "milvus-data", port, tmp_path / "milvus.log")
         stack.callback(stop, milvus)
-        one = stack.enter_context(running_server(old, tmp_path / "unused-1", env))  # builds the old corpus first
-        two = stack.enter_context(running_server(old, tmp_path / "unused-2", env, build=False))
+        one = stack.enter_context(running_server(old, tmp_path / "unused-1", env, fake_llm=True))  # builds the old corpus first
+        two = stack.enter_context(running_server(old, tmp_path / "unused-2", env, build=False, fake_llm=True))
         old_chunks = _get(f"{one.url}/health")["chunks"]
         for server in (one, two):
             assert _sources(server.url) <= set(OLD) and _sources(server.url)
@@ -109,6 +108,7 @@ def test_two_servers_share_one_milvus_and_never_see_half_a_build(tmp_path):
             for sources in results:
                 # All passages from one build: the old one's files or the new one's, never a mix.
                 assert sources and (sources <= set(OLD) or sources <= set(NEW)), sources
+            assert results[0] <= set(OLD), f"{url} was not searched while the build ran"
             assert results[-1] <= set(NEW), f"{url} does not see the re-index"
         for server in (one, two):
             assert _sources(server.url) <= set(NEW)

@@ -104,8 +104,10 @@ class _Client:
     def connected(self):
         with self._lock:
             if self._client is None:
-                pymilvus = _milvus()
                 local = not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
+                if local:  # gRPC's core logs keepalive chatter with the embedded server to stderr
+                    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+                pymilvus = _milvus()
                 if local:
                     Path(self.uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
                     # Milvus Lite's embedded server lacks AllocTimestamp; pymilvus copes, the server logs a traceback.
