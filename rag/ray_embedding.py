@@ -14,6 +14,7 @@ joined, and its workers must be able to import `rag` and the model package.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -114,7 +115,8 @@ def embed_on_ray(texts: Sequence[str], settings: Settings) -> np.ndarray:
     table = pa.table({"i": pa.array(order), "text": pa.array([texts[i] for i in order], pa.large_string())})
     # from_arrow puts each slice in the object store on its own: a large corpus is not
     # pickled as one object, and Arrow slices serialise without copying rows into Python.
-    blocks = [table.slice(start, stop - start) for start, stop in _block_bounds(cost[order], actors, settings.embedding_batch_size * 8)]
+    bounds = _block_bounds(cost[order], actors, settings.embedding_batch_size * 8)
+    blocks = [table.slice(start, stop - start) for start, stop in bounds]
 
     out = np.empty((n, dim), dtype=np.float32)
     filled = np.zeros(n, dtype=bool)
@@ -151,9 +153,12 @@ def _block_bounds(costs: np.ndarray, actors: int, max_rows: int) -> list[tuple[i
     """(start, stop) of blocks holding about equal work, 8 per actor so that the actors
     finish close together, and at most max_rows texts each."""
     done = np.cumsum(costs)
-    share = np.floor_divide(done - 1, max(1, -(-int(done[-1]) // (actors * 8))))
+    per_block = max(1, math.ceil(int(done[-1]) / (actors * 8)))
+    share = (done - 1) // per_block
     starts = [0, *(np.flatnonzero(np.diff(share)) + 1).tolist(), len(costs)]
-    return [(a, min(a + max_rows, stop)) for start, stop in zip(starts, starts[1:]) for a in range(start, stop, max_rows)]
+    return [
+        (a, min(a + max_rows, stop)) for start, stop in zip(starts, starts[1:]) for a in range(start, stop, max_rows)
+    ]
 
 
 def _threads_per_actor(ray, actors: int) -> int:

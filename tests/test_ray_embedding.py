@@ -47,7 +47,8 @@ def local_ray():
 def test_vectors_match_in_process_path_in_order(settings, local_ray):
     texts = varied_texts(300)
     vectors = embed_on_ray(texts, settings)
-    expected = Embedder(settings.embedding_model, settings.embedding_batch_size, cache_dir=settings.model_cache_dir).encode(texts)
+    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size, cache_dir=settings.model_cache_dir)
+    expected = embedder.encode(texts)
     assert vectors.dtype == np.float32 and vectors.flags.c_contiguous
     assert vectors.shape == expected.shape == (300, expected.shape[1])
     assert float(np.abs(vectors - expected).max()) < 1e-5
@@ -75,3 +76,25 @@ def test_actor_errors_become_one_line():
                                    "ray.exceptions.UserCodeException: UDF failed")
     error = _as_rag_error(raised_in_actor)
     assert type(error) is ConfigError and str(error) == "model went away"
+
+
+def test_rag_index_engine_ray_builds_the_same_index(local_ray, tmp_path):
+    """`rag index PATH --engine ray`: the chunks, line ranges and manifest of the in-process build,
+    and its vectors within 1e-5, in either store."""
+    from rag.cli import main
+    from rag.settings import PROJECT_ROOT
+    from rag.stores import open_store
+
+    seeds = str(PROJECT_ROOT / "seeds")
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["index", seeds, "--index-dir", str(local), "--no-progress"]) == 0
+    assert main(["index", seeds, "--index-dir", str(on_ray), "--no-progress", "--engine", "ray",
+                 "--store", str(tmp_path / "ray.db")]) == 0
+    built = [open_store(load_settings(index_dir=local)).load(),
+             open_store(load_settings(index_dir=on_ray, vector_store=str(tmp_path / "ray.db"))).load()]
+    (chunks, vectors), (ray_chunks, ray_vectors) = (view.fetch(range(view.size)) for view in built)
+    assert [c.to_dict() for c in ray_chunks] == [c.to_dict() for c in chunks]
+    assert float(np.abs(ray_vectors - vectors).max()) < 1e-5
+    same = ("embedding_model", "dim", "chunking", "chunk_count", "corpus", "index_type")
+    assert {k: built[1].manifest[k] for k in same} == {k: built[0].manifest[k] for k in same}
+    assert {s: f["sha256"] for s, f in built[1].manifest["files"].items()} == {s: f["sha256"] for s, f in built[0].manifest["files"].items()}
