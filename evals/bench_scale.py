@@ -118,17 +118,37 @@ def one(store_kind: str, n: int, questions: int) -> dict:
     }
 
 
-def run_one(store_kind: str, n: int, questions: int, timeout_s: float) -> dict:
+def _rss_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def run_one(store_kind: str, n: int, questions: int, timeout_s: float, max_rss_gb: float) -> dict:
+    """One store at one size in a subprocess, stopped past `timeout_s` or `max_rss_gb` (the machine's
+    memory is shared: a store that needs more is reported as such, not allowed to swap it to a halt)."""
     command = [sys.executable, __file__, "--one", store_kind, str(n), "--questions", str(questions)]
     started = time.perf_counter()
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
-    except subprocess.TimeoutExpired:
-        return {"store": store_kind, "chunks": n, "error": f"not finished within {timeout_s:.0f} s"}
-    if result.returncode != 0:
-        return {"store": store_kind, "chunks": n, "error": result.stderr.strip().splitlines()[-1:],
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    peak, stopped = 0, None
+    while process.poll() is None:
+        peak = max(peak, _rss_of(process.pid))
+        if peak > max_rss_gb * 2**30:
+            stopped = f"stopped at {peak / 2**30:.1f} GB RSS (limit {max_rss_gb} GB) after {time.perf_counter() - started:.0f} s"
+        elif time.perf_counter() - started > timeout_s:
+            stopped = f"not finished within {timeout_s:.0f} s (RSS {peak / 2**30:.1f} GB)"
+        if stopped:
+            process.kill()
+            process.wait()
+            return {"store": store_kind, "chunks": n, "error": stopped}
+        time.sleep(0.5)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        return {"store": store_kind, "chunks": n, "error": err.strip().splitlines()[-1:],
                 "seconds": round(time.perf_counter() - started)}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -138,6 +158,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=100, help="ClapNQ dev questions searched")
     parser.add_argument("--ray-texts", type=int, default=2000, help="texts embedded on Ray and in process (0: skip)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds one store and size may take")
+    parser.add_argument("--max-rss-gb", type=float, default=16.0, help="memory one store and size may take")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", nargs=2, metavar=("STORE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,14 +169,24 @@ def main() -> None:
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         for store_kind in args.stores.split(","):
-            rows.append(run_one(store_kind, n, args.questions, args.timeout))
+            rows.append(run_one(store_kind, n, args.questions, args.timeout, args.max_rss_gb))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     ray = None
     if args.ray_texts:
-        from bench_ray import ray_throughput, sample_texts
+        from bench_ray import chunk_texts, local_throughput, ray_throughput
+        from rag.embedder import Embedder
         from rag.settings import load_settings
 
-        ray = ray_throughput(sample_texts(args.ray_texts), load_settings())
+        settings = load_settings()
+        embedder = Embedder(settings.embedding_model, settings.embedding_batch_size, cache_dir=settings.model_cache_dir)
+        texts = chunk_texts(DATASET / "docs", args.ray_texts, embedder, settings.chunk_tokens)
+        local = local_throughput(texts, embedder)
+        ray = ray_throughput(texts, settings)
+        ray["max_abs_difference"] = float(abs(ray.pop("vectors") - local.pop("vectors")).max())
+        ray["local_texts_per_s"] = local["texts_per_s"]
+        ray["ratio_ray_to_local"] = round(ray["texts_per_s"] / local["texts_per_s"], 3)
+        if ray.get("steady_texts_per_s"):
+            ray["steady_ratio_ray_to_local"] = round(ray["steady_texts_per_s"] / local["texts_per_s"], 3)
     if args.json:
         print(json.dumps({"stores": rows, "ray": ray}, indent=1))
         return

@@ -5,9 +5,10 @@ and a Milvus standalone or distributed server (`http://host:19530`): pymilvus's 
 
 Each build is a pair of collections of its own, and readers find the live one through an alias:
 
-    <alias>_g<time>_<id>        chunks: id (its position, as in FAISS), vector, chunk (JSON),
-                                searchable, terms (an analysed text field) and sparse, the BM25
-                                function's output over terms
+    <alias>_g<time>_<id>        chunks: id (its position, as in FAISS), vector, source, start_line,
+                                end_line, start_char, end_char, text, boilerplate, searchable,
+                                terms (an analysed text field) and sparse, the BM25 function's
+                                output over terms
     <alias>_g<time>_<id>_docs   documents' lines, the manifest and the document frequencies, as
                                 JSON cut into pieces that fit a VARCHAR
 
@@ -78,6 +79,24 @@ def _pieces(text: str) -> list[str]:
         pieces.append(data[start:end].decode())
         start = end
     return pieces or [""]
+
+
+_CHUNK_FIELDS = ("source", "start_line", "end_line", "start_char", "end_char", "text", "boilerplate")
+
+
+def _chunk_fields(chunk: Chunk) -> dict:
+    fields = chunk.to_dict()
+    fields.update(start_char=-1 if chunk.start_char is None else chunk.start_char,
+                  end_char=-1 if chunk.end_char is None else chunk.end_char)
+    return fields
+
+
+def _chunk(row: dict) -> Chunk:
+    return Chunk(
+        row["source"], int(row["start_line"]), int(row["end_line"]), row["text"],
+        None if row["start_char"] < 0 else int(row["start_char"]), None if row["end_char"] < 0 else int(row["end_char"]),
+        bool(row["boilerplate"]),
+    )
 
 
 class _Client:
@@ -164,12 +183,12 @@ class MilvusView(IndexView):
         ids = [int(i) for i in ids]
         rows: dict[int, dict] = {}
         for start in range(0, len(ids), _BATCH_ROWS):
-            for row in self.client.get(self.collection, ids=ids[start : start + _BATCH_ROWS], output_fields=["chunk", "vector"]):
+            for row in self.client.get(self.collection, ids=ids[start : start + _BATCH_ROWS], output_fields=[*_CHUNK_FIELDS, "vector"]):
                 rows[int(row["id"])] = row
         missing = [i for i in ids if i not in rows]
         if missing:
             raise IndexCorruptError(self.location, f"chunks {missing[:5]} are missing from {self.collection}")
-        chunks = [Chunk.from_dict(json.loads(rows[i]["chunk"])) for i in ids]
+        chunks = [_chunk(rows[i]) for i in ids]
         vectors = np.asarray([rows[i]["vector"] for i in ids], dtype=np.float32).reshape(len(ids), int(self.manifest["dim"]))
         return chunks, vectors
 
@@ -356,7 +375,13 @@ class MilvusStore(Store):
         schema = self.client.create_schema(auto_id=False)
         schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
         schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("chunk", pymilvus.DataType.VARCHAR, max_length=65_535)
+        schema.add_field("source", pymilvus.DataType.VARCHAR, max_length=4_096)
+        schema.add_field("start_line", pymilvus.DataType.INT64)
+        schema.add_field("end_line", pymilvus.DataType.INT64)
+        schema.add_field("start_char", pymilvus.DataType.INT64)  # -1: the chunk is whole lines
+        schema.add_field("end_char", pymilvus.DataType.INT64)
+        schema.add_field("text", pymilvus.DataType.VARCHAR, max_length=65_535)
+        schema.add_field("boilerplate", pymilvus.DataType.BOOL)
         schema.add_field("searchable", pymilvus.DataType.BOOL)
         schema.add_field("terms", pymilvus.DataType.VARCHAR, max_length=65_535, enable_analyzer=True,
                          analyzer_params={"tokenizer": "standard"})
@@ -384,8 +409,8 @@ class MilvusStore(Store):
             for i in range(start, min(start + _BATCH_ROWS, len(chunks))):
                 chunk, record = chunks[i], by_source[chunks[i].source]
                 rows.append({
-                    "id": i, "vector": vectors[i].tolist(), "chunk": json.dumps(chunk.to_dict(), ensure_ascii=False),
-                    "searchable": bool(searchable[i]), "terms": bm25_field_text(embedding_text(chunk, record.title, record.wrapped)),
+                    "id": i, "vector": vectors[i].tolist(), **_chunk_fields(chunk), "searchable": bool(searchable[i]),
+                    "terms": bm25_field_text(embedding_text(chunk, record.title, record.wrapped)),
                 })
             self.client.insert(collection, rows)
 
