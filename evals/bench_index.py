@@ -132,18 +132,15 @@ def vocabulary(corpus: Path) -> list[str]:
     return words  # with repeats, so sampling follows the corpus's word frequencies
 
 
-def write_synthetic(index_dir: Path, n: int, words: list[str], words_per_chunk: int, chunks_per_doc: int, seed: int) -> dict:
+def synthetic_corpus(n: int, words: list[str], words_per_chunk: int, chunks_per_doc: int, seed: int):
+    """n one-line chunks of words drawn from `words`, chunks_per_doc to a document, and random unit vectors."""
     import numpy as np
 
-    from rag.stores.faiss import build_dense_index
-    from rag.settings import Settings
-    from rag.stores.faiss import DocumentRecord, write_generation
+    from rag.stores import DocumentRecord
     from rag.types import Chunk
 
-    settings = Settings(index_dir=index_dir)
     rng = np.random.default_rng(seed)
     vocab = np.array(words, dtype=object)
-    started = time.perf_counter()
     picks = rng.integers(0, len(vocab), size=(n, words_per_chunk))
     texts = [" ".join(row) for row in vocab[picks]]
     chunks: list[Chunk] = []
@@ -155,6 +152,16 @@ def write_synthetic(index_dir: Path, n: int, words: list[str], words_per_chunk: 
         chunks.extend(Chunk(source, i + 1, i + 1, line) for i, line in enumerate(lines))
     vectors = rng.standard_normal((n, 384), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return chunks, documents, vectors
+
+
+def write_synthetic(index_dir: Path, n: int, words: list[str], words_per_chunk: int, chunks_per_doc: int, seed: int) -> dict:
+    from rag.settings import Settings
+    from rag.stores.faiss import build_dense_index, write_generation
+
+    settings = Settings(index_dir=index_dir)
+    started = time.perf_counter()
+    chunks, documents, vectors = synthetic_corpus(n, words, words_per_chunk, chunks_per_doc, seed)
     generate_s = time.perf_counter() - started
 
     started = time.perf_counter()
