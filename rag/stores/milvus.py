@@ -200,7 +200,8 @@ class MilvusView(IndexView):
         return self.fetch(range(first, first + count))
 
     def _load_frequencies(self) -> DocumentFrequencies:
-        stored = json.loads(_read_pieces(self.client, f"{self.collection}_docs", "frequencies", self.manifest["store"]["frequency_pieces"]))
+        pieces = self.manifest["store"]["frequency_pieces"]
+        stored = json.loads(_read_many(self.client, f"{self.collection}_docs", [("frequencies", pieces)])[0])
         return DocumentFrequencies.from_counts(stored["counts"], stored["documents"])
 
 
@@ -215,17 +216,12 @@ class _Documents(Mapping[str, DocumentRecord]):
         self._lock = threading.Lock()
 
     def __getitem__(self, source: str) -> DocumentRecord:
+        if source not in self.files:
+            raise KeyError(source)
+        self.prefetch({source})
         with self._lock:
-            if source in self._cache:
-                self._cache.move_to_end(source)
-                return self._cache[source]
-        entry = self.files[source]  # KeyError for a source that is not indexed
-        record = DocumentRecord(**json.loads(_read_pieces(self.client, self.collection, f"doc{entry['doc']}", entry["pieces"])))
-        with self._lock:
-            self._cache[source] = record
-            while len(self._cache) > _DOCUMENT_CACHE:
-                self._cache.popitem(last=False)
-        return record
+            self._cache.move_to_end(source)
+            return self._cache[source]
 
     def prefetch(self, sources: set[str]) -> None:
         """Read the documents among `sources` not yet held in one request (a search's passages
@@ -250,10 +246,6 @@ class _Documents(Mapping[str, DocumentRecord]):
 
     def __len__(self) -> int:
         return len(self.files)
-
-
-def _read_pieces(client: _Client, collection: str, name: str, count: int) -> str:
-    return _read_many(client, collection, [(name, count)])[0]
 
 
 def _read_many(client: _Client, collection: str, wanted: list[tuple[str, int]]) -> list[str]:
