@@ -7,6 +7,8 @@ Cheapest first:
    - a figure the line gives for another subject (the claim's names are not where the figure is);
    - a name the sentence claims that the cited lines never mention (names from the question are
      left to the judge: "New York Stock Exchange" against "NYSE");
+   - a word the sentence takes from the question that the cited lines never use ("edited the
+     article" put around a name the line gives for something else);
    and, for "answers":
    - a how-much, how-many or when question answered without a figure or a date, a question in
      yuan (or percent) answered in dollars, a how-many question answered in money, a who-question
@@ -85,6 +87,15 @@ _NUMBER_WORDS = re.compile(
 _GENERIC_QUESTION_WORDS = content_words(
     "describe description explain name list many much type kind mean meaning happen happens called call "
     "use used known first best main difference example examples point points"
+)
+_UNIT_WORDS = content_words("yuan renminbi rmb dollar dollars euro euros pound pounds percent cent usd cny")
+# What a what/which question asks for ("What is Alibaba's ticker symbol on ...", "Which firm does ..."):
+# an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
+_ASKED_FOR = re.compile(
+    r"^\s*(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|a|an|its|their)\s+)?(?:\S+['’]s\s+)?"
+    r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|does|did|do|is|was|are|were|has|have|had|will|would|can|could)\b)"
+    r"[A-Za-z][A-Za-z-]*\s*){1,3})",
+    re.I,
 )
 _CHOICE = re.compile(r"\bor\b", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
@@ -205,6 +216,9 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
         if _swapped(claim, figure, lines_text, matches, held):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
+    echoed = echoed_words(question, claim, lines_text + "\n" + titles)
+    if echoed:
+        return RuleResult(f"the cited lines do not say {', '.join(echoed)}, which the sentence takes from the question")
     # A name the lines do not mention is a claim about something else, unless the question asks
     # about it and the cited document names it elsewhere ("the company" on the line), or the lines
     # give its initials ("New York Stock Exchange" against "NYSE").
@@ -214,6 +228,32 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     if missing:
         return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
     return RuleResult()
+
+
+def _loose_words(text: str) -> set[str]:
+    """content_words with hyphenated words split ("fourth-quarter") and British -tre/-bre spelt
+    -ter/-ber ("centres" is "centers"), so a spelling is not taken for another word."""
+    text = re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", text)
+    return content_words(re.sub(r"\b([A-Za-z]+[tb])re(s)?\b", r"\1er\2", text))
+
+
+def echoed_words(question: str, claim: str, evidence_text: str) -> list[str]:
+    """The question's words the claim repeats but its cited lines (and their titles) never use.
+
+    A small model restates the question around whatever the line gives ("Daniel Ives ... edited the
+    article" for a line where he praises the investment; "Jane Doe founded the company" for a line
+    where she joined it): those words are the claim's, not the line's. Names are left to the name
+    rule, figures to the figure rules, units to the answer-type rule, and what a what/which question
+    asks for ("ticker symbol") to the judge."""
+    asked_for = _ASKED_FOR.match(question)
+    left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS
+    evidence = _loose_words(evidence_text) | (_loose_words(asked_for.group("words")) if asked_for else set())
+    echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
+    surface = {}
+    for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):
+        for stem in _loose_words(word) & echoed:
+            surface.setdefault(stem, word.lower())
+    return sorted(surface.values())
 
 
 def mentions(text: str, name: str) -> bool:
@@ -284,14 +324,22 @@ def _subjects_of(text: str, figure: Quantity, document_text: str) -> set[str]:
     """Who a figure is about: the names in its clause before it ("Meta has allocated $65 billion");
     acronyms of two letters ("AI", "US") are topics, not subjects."""
     clause_start, _ = _clause_bounds(text, figure.start, figure.end)
-    return {n for n in _names_of(text[clause_start : figure.start].strip(" ,;"), document_text) if len(n) > 2}
+    clause = text[clause_start : figure.start].strip(" ,;")
+    return _subject_names(_names_of(clause, document_text), clause)
+
+
+def _subject_names(found: set[str], text: str) -> set[str]:
+    """The names that may be subjects: two-letter acronyms ("AI", "US") are topics, not subjects, but
+    a two-letter surname ("Ma", "Wu", "Xi") is a person."""
+    return {n for n in found if len(n) > 2 or re.search(rf"\b{n[0].upper()}{n[1:]}\b", text)}
 
 
 def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: str) -> bool:
     """Whether the line may give `figure` for the subjects: the clause holding it names one of them
     ("a 68% surge in Alibaba's stock"), or names nobody ("with revenue rising 8%")."""
     start, end = _clause_bounds(text, figure.start, figure.end)
-    others = {n for n in _names_of(text[start:end].strip(" ,;"), document_text) if len(n) > 2}
+    clause = text[start:end].strip(" ,;")
+    others = _subject_names(_names_of(clause, document_text), clause)
     return not others or bool(others & subjects)
 
 
@@ -332,7 +380,7 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     - a sentence that adds no word to the question ("Where Are You Going, Where Have You Been").
     """
     said = claim + "\n" + evidence_text
-    asked = {name for name in names(question) if len(name) > 2}  # not "AI", "US": topics, not subjects
+    asked = _subject_names(names(question), question)
     if asked and not any(mentions(said, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
     if frequencies is not None:
