@@ -4,7 +4,8 @@ A small model tends to report one figure when two sources give different ones
 (Alibaba Cloud grew 11% in one article, 13% in another). After verification,
 each answer sentence with a percentage or an amount of money is compared with
 the retrieved sentences of *other* sources that state a figure of the same
-kind (same unit, same currency) but a different value. When such a sentence
+kind (same unit, same currency) but a different value, and not the answer's own
+figure too (then the other figure is about something else). When such a sentence
 says the same thing with the figures masked (embedding similarity at or
 above `CONFLICT_MIN_SIMILARITY`) and names everything the answer sentence
 names, the service adds it, quoted and cited, so the reader sees both sides.
@@ -80,7 +81,10 @@ def find_disagreements(
         for index, (line, part) in enumerate(candidates):
             if line.source in cited_sources:
                 continue
-            other = [f for f in figures(part) if _kind(f) in kinds and (_kind(f), f.value) not in values]
+            given = figures(part)
+            if any((_kind(f), f.value) in values for f in given):
+                continue  # it gives the sentence's own figure: its other figures are about something else
+            other = [f for f in given if _kind(f) in kinds]
             if other and all(n in part.lower() for n in required_names):
                 options.append((index, other[0]))
         if not options:

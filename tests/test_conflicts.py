@@ -67,3 +67,14 @@ def test_a_different_claim_with_another_figure_is_not_a_conflict(encode):
 
 def test_a_sentence_without_figures_is_left_alone(encode):
     assert find_disagreements([("Alibaba invested in Moonshot and Zhipu.", {"b.txt"})], [ELEVEN, THIRTEEN], encode) == []
+
+
+def test_a_sentence_giving_the_claims_own_figure_is_no_conflict(encode):
+    # 001:18 gives Microsoft's $80 billion and Meta's $65 billion: the $65 billion is Meta's, not a
+    # second figure for Microsoft's spending.
+    both = ContextLine("001.txt", 18, "For example, Microsoft anticipates spending $80 billion specifically on AI data centers "
+                                      "within the current fiscal year, and Meta has allocated $65 billion for similar investments by 2025.")
+    claims = [("Microsoft is allocating $80 billion to AI data centres this fiscal year.", {"002.txt"})]
+    assert find_disagreements(claims, [both], encode) == []
+    other = ContextLine("003.txt", 4, "Microsoft anticipates spending $75 billion on AI data centers within the current fiscal year.")
+    assert [d.figure for d in find_disagreements(claims, [both, other], encode)] == ["$75 billion"]
