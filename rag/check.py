@@ -237,6 +237,13 @@ def _loose_words(text: str) -> set[str]:
     return content_words(re.sub(r"\b([A-Za-z]+[tb])re(s)?\b", r"\1er\2", text))
 
 
+def _asked_for(question: str) -> set[str]:
+    """The words naming what a what/which question asks for ("ticker symbol", "firm"): the line that
+    gives the thing need not name its kind."""
+    found = _ASKED_FOR.match(question)
+    return _loose_words(found.group("words")) if found else set()
+
+
 def echoed_words(question: str, claim: str, evidence_text: str) -> list[str]:
     """The question's words the claim repeats but its cited lines (and their titles) never use.
 
@@ -245,9 +252,8 @@ def echoed_words(question: str, claim: str, evidence_text: str) -> list[str]:
     where she joined it): those words are the claim's, not the line's. Names are left to the name
     rule, figures to the figure rules, units to the answer-type rule, and what a what/which question
     asks for ("ticker symbol") to the judge."""
-    asked_for = _ASKED_FOR.match(question)
     left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS
-    evidence = _loose_words(evidence_text) | (_loose_words(asked_for.group("words")) if asked_for else set())
+    evidence = _loose_words(evidence_text) | _asked_for(question)
     echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
     surface = {}
     for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):
@@ -405,7 +411,7 @@ def _answer_in_place(question: str, claim: str, evidence: list[LineEvidence]) ->
     words = content_words(claim)
     if not 0 < len(words) <= _FRAGMENT_WORDS:
         return False
-    asked = content_words(question) - words - _GENERIC_QUESTION_WORDS
+    asked = content_words(question) - words - _GENERIC_QUESTION_WORDS - _asked_for(question)
     if not asked:
         return False
     for found in evidence:

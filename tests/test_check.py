@@ -293,7 +293,9 @@ def test_a_short_answer_copied_from_a_sentence_about_the_question_needs_no_judge
     judge = ScriptedJudge(states=0.2)
     # 001:16 "Eddie Wu, Alibaba's CEO, articulated ..."; 001:4 "... Alibaba, co-founded by business magnate Jack Ma, ..."
     for question, claim, ref in (("Who is Alibaba's CEO?", "Eddie Wu.", "001_aadfbd5aacc872f0.txt:16"),
-                                 ("Who co-founded Alibaba?", "Jack Ma.", "001_aadfbd5aacc872f0.txt:4")):
+                                 ("Who co-founded Alibaba?", "Jack Ma.", "001_aadfbd5aacc872f0.txt:4"),
+                                 # 003:74 "Charlie Chai from 86Research points to ...": the line need not say "firm"
+                                 ("Which firm does analyst Charlie Chai work for?", "86Research.", "003_02a43008e7f09149.txt:74")):
         assert checker(judge).states(question, claim, [evidence(claim, ref)], document(ref)).stated
     assert judge.calls == []
     # The name is on the line, but the line is not about what was asked: the judge decides.
