@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.check import ClaimChecker, ClaimJudge, find_evidence
 from rag.citations import ContextLine
+from rag.embedder import Embedder
 from rag.chunker import document_title
 from rag.loaders import split_lines
 from rag.settings import Settings, load_settings
@@ -66,9 +67,8 @@ def build_checker(settings: Settings) -> tuple[ClaimChecker, RecordingJudge]:
     llm = LLMClient(judge_settings)
     llm.warm_up()
     judge = RecordingJudge(llm, settings.prompts_dir)
-    checker = ClaimChecker(
-        judge, settings.claim_states_threshold, settings.claim_answers_threshold, settings.claim_verbatim_coverage
-    )
+    embedder = Embedder(settings.embedding_model, settings.embedding_batch_size, cache_dir=settings.model_cache_dir)
+    checker = ClaimChecker.from_settings(settings, judge, embedder.encode)
     return checker, judge
 
 

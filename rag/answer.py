@@ -298,12 +298,7 @@ class Answerer:
         self.llm = llm
         self.embedder = embedder
         self.prompts = Prompts(settings.prompts_dir)
-        self.checker = ClaimChecker(
-            ClaimJudge(judge_llm or llm, settings.prompts_dir),
-            settings.claim_states_threshold,
-            settings.claim_answers_threshold,
-            settings.claim_verbatim_coverage,
-        )
+        self.checker = ClaimChecker.from_settings(settings, ClaimJudge(judge_llm or llm, settings.prompts_dir), embedder.encode)
 
     def select_context(self, question: str, passages: list[Passage], retriever: Retriever) -> tuple[list[ContextLine], np.ndarray]:
         """The lines of the retrieved passages most similar to the question, within the prompt budget.

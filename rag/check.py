@@ -31,13 +31,17 @@ The thresholds are settings; evals/README.md says which dev sets they were chose
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from rag.citations import ContextLine
 from rag.errors import ConfigError
 from rag.prompts import REFUSAL_OPENING, Prompts
+from rag.settings import Settings
 from rag.text import (
     DocumentFrequencies,
     Quantity,
@@ -188,7 +192,8 @@ class RuleResult:
     reason: str | None = None  # why the claim is rejected; None when no rule rejects it
 
 
-def rule_check(claim: str, evidence: list[LineEvidence], question: str, document_text: str, titles: str = "") -> RuleResult:
+def rule_check(claim: str, evidence: list[LineEvidence], question: str, document_text: str, titles: str = "",
+               synonyms: Synonyms | None = None) -> RuleResult:
     """Reject what can be rejected without a model (see the module docstring).
 
     Figures and names the sentence repeats from the question need not be on the cited line
@@ -216,7 +221,7 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
         if _swapped(claim, figure, lines_text, matches, held):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
-    echoed = echoed_words(question, claim, lines_text + "\n" + titles)
+    echoed = echoed_words(question, claim, lines_text + "\n" + titles, synonyms)
     if echoed:
         return RuleResult(f"the cited lines do not say {', '.join(echoed)}, which the sentence takes from the question")
     # A name the lines do not mention is a claim about something else, unless the question asks
@@ -237,6 +242,36 @@ def _loose_words(text: str) -> set[str]:
     return content_words(re.sub(r"\b([A-Za-z]+[tb])re(s)?\b", r"\1er\2", text))
 
 
+class Synonyms:
+    """Whether a text uses a word of the same meaning as a given one ("expenditure" for "spending",
+    "similar" for "compared"): the cosine of the embedding model's vectors of the two single words,
+    at or above `threshold`. Word vectors are kept, so each word is embedded once."""
+
+    _MAX_WORDS = 100_000
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], threshold: float):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("threshold must be above 0 and at most 1")
+        self.encode = encode
+        self.threshold = threshold
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def _matrix(self, words: list[str]) -> np.ndarray:
+        missing = [w for w in words if w not in self._vectors]
+        if missing:
+            if len(self._vectors) + len(missing) > self._MAX_WORDS:
+                self._vectors = {}
+            self._vectors.update(zip(missing, self.encode(missing)))
+        return np.stack([self._vectors[w] for w in words])
+
+    def in_text(self, word: str, text: str) -> bool:
+        candidates = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", text)} - {word})
+        if not candidates:
+            return False
+        vectors = self._matrix([word, *candidates])
+        return float((vectors[1:] @ vectors[0]).max()) >= self.threshold
+
+
 def _asked_for(question: str) -> set[str]:
     """The words naming what a what/which question asks for ("ticker symbol", "firm"): the line that
     gives the thing need not name its kind."""
@@ -244,14 +279,14 @@ def _asked_for(question: str) -> set[str]:
     return _loose_words(found.group("words")) if found else set()
 
 
-def echoed_words(question: str, claim: str, evidence_text: str) -> list[str]:
+def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> list[str]:
     """The question's words the claim repeats but its cited lines (and their titles) never use.
 
     A small model restates the question around whatever the line gives ("Daniel Ives ... edited the
     article" for a line where he praises the investment; "Jane Doe founded the company" for a line
     where she joined it): those words are the claim's, not the line's. Names are left to the name
     rule, figures to the figure rules, units to the answer-type rule, and what a what/which question
-    asks for ("ticker symbol") to the judge."""
+    asks for ("ticker symbol") to the judge. A word the lines say in other words (`synonyms`) is theirs."""
     left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS
     evidence = _loose_words(evidence_text) | _asked_for(question)
     echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
@@ -259,7 +294,7 @@ def echoed_words(question: str, claim: str, evidence_text: str) -> list[str]:
     for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):
         for stem in _loose_words(word) & echoed:
             surface.setdefault(stem, word.lower())
-    return sorted(surface.values())
+    return sorted(w for w in surface.values() if synonyms is None or not synonyms.in_text(w, evidence_text))
 
 
 def mentions(text: str, name: str) -> bool:
@@ -500,7 +535,8 @@ class StatesVerdict:
 class ClaimChecker:
     """Decides whether cited lines state a claim and whether the claim answers the question."""
 
-    def __init__(self, judge: ClaimJudge, states_threshold: float, answers_threshold: float, verbatim_coverage: float):
+    def __init__(self, judge: ClaimJudge, states_threshold: float, answers_threshold: float, verbatim_coverage: float,
+                 synonyms: Synonyms | None = None):
         for name, value in (("states_threshold", states_threshold), ("answers_threshold", answers_threshold),
                             ("verbatim_coverage", verbatim_coverage)):
             if not 0.0 <= value <= 1.0:
@@ -509,9 +545,16 @@ class ClaimChecker:
         self.states_threshold = states_threshold
         self.answers_threshold = answers_threshold
         self.verbatim_coverage = verbatim_coverage
+        self.synonyms = synonyms
+
+    @classmethod
+    def from_settings(cls, settings: Settings, judge: ClaimJudge, encode: Callable[[list[str]], np.ndarray] | None) -> "ClaimChecker":
+        """The checker the service uses: the settings' thresholds, and synonyms from the embedding model's `encode`."""
+        synonyms = Synonyms(encode, settings.claim_synonym_similarity) if encode and settings.claim_synonym_similarity else None
+        return cls(judge, settings.claim_states_threshold, settings.claim_answers_threshold, settings.claim_verbatim_coverage, synonyms)
 
     def states(self, question: str, claim: str, evidence: list[LineEvidence], document_text: str, titles: str = "") -> StatesVerdict:
-        rule = rule_check(claim, evidence, question, document_text, titles)
+        rule = rule_check(claim, evidence, question, document_text, titles, self.synonyms)
         if rule.reason:
             return StatesVerdict(False, 0.0, rule.reason, evidence)
         window = " … ".join(e.window for e in evidence)

@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     claim_verbatim_coverage: float = Field(
         0.9, ge=0, le=1, description="Share of a sentence's words found in its cited sentence to count as stated without the judge."
     )
+    claim_synonym_similarity: float = Field(
+        0.7, ge=0, le=1,
+        description="Cosine of two single words' embeddings at which a line's word counts as a question word the sentence repeats (0: off).",
+    )
 
     # Serving
     host: str = "127.0.0.1"

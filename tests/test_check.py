@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.check import (
+    Synonyms,
     ClaimChecker,
     ClaimJudge,
     answer_type_missing,
@@ -134,6 +135,27 @@ def test_words_the_claim_takes_from_the_question_must_be_on_the_line():
     # What a what/which question asks for need not be named by the line: "NYSE: BABA" gives the ticker.
     claim = "Alibaba's ticker symbol is BABA."
     assert rule("What is Alibaba's ticker symbol?", claim, "002_9fd4f84746180eec.txt:1") is None
+
+
+def test_a_question_word_the_line_says_in_other_words_is_the_lines(real_embedder):
+    synonyms = Synonyms(real_embedder.encode, Settings().claim_synonym_similarity)
+    # 001:10 "With the expected expenditure exceeding her previous estimates by 30 billion yuan, ..."
+    question = "By how much did Alibaba's planned spending exceed Citigroup's previous estimate?"
+    claim, ref = "Alibaba's planned spending exceeded Citigroup's previous estimate by 30 billion yuan.", "001_aadfbd5aacc872f0.txt:10"
+    title = document_title(DOCS[ref.split(":")[0]])  # "... Three-Year Plan": "planned" is the title's
+    assert "spending" in rule_check(claim, [evidence(claim, ref)], question, document(ref), title).reason
+    assert rule_check(claim, [evidence(claim, ref)], question, document(ref), title, synonyms).reason is None
+    # No word of 003:56 (Daniel Ives's view of the investment) means "edited".
+    claim, ref = "Daniel Ives from Wedbush Securities edited the article saying Alibaba pours $52 billion into AI.", "003_02a43008e7f09149.txt:56"
+    reason = rule_check(claim, [evidence(claim, ref)], "Who edited the article saying Alibaba pours $52 billion into AI?",
+                        document(ref), synonyms=synonyms).reason
+    assert reason and "edited" in reason
+    assert synonyms.in_text("founded", "The company was set up by Jane Doe, its founder, in 1999.")
+    assert not synonyms.in_text("founded", "Jane Doe joined the company in 1999 as its first engineer.")
+    with pytest.raises(ValueError):
+        Synonyms(real_embedder.encode, 0.0)
+    off = Settings(claim_synonym_similarity=0.0)
+    assert ClaimChecker.from_settings(off, ScriptedJudge(), real_embedder.encode).synonyms is None
 
 
 def test_a_two_letter_surname_is_a_subject_but_an_acronym_is_a_topic():
@@ -375,14 +397,11 @@ def test_answers_is_read_off_the_answering_prompt_shown_only_the_cited_lines():
 
 
 @pytest.fixture(scope="module")
-def real_checker():
+def real_checker(real_embedder):
     from rag.llm.client import LLMClient
 
     settings = Settings()
-    return ClaimChecker(
-        ClaimJudge(LLMClient(settings), settings.prompts_dir),
-        settings.claim_states_threshold, settings.claim_answers_threshold, settings.claim_verbatim_coverage,
-    )
+    return ClaimChecker.from_settings(settings, ClaimJudge(LLMClient(settings), settings.prompts_dir), real_embedder.encode)
 
 
 WRONG_CLAIMS = [  # (question, claim, cited line): each was once returned as "verified"
