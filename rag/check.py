@@ -92,6 +92,8 @@ _GENERIC_QUESTION_WORDS = content_words(
     "describe description explain name list many much type kind mean meaning happen happens called call "
     "use used known first best main difference example examples point points"
 )
+# Verbs of saying: the line is itself the report ("How much revenue did Alibaba Cloud report?").
+_REPORTING_WORDS = content_words("report reported say said saying state stated announce announced tell told note noted mention mentioned according")
 _UNIT_WORDS = content_words("yuan renminbi rmb dollar dollars euro euros pound pounds percent cent usd cny")
 # What a what/which question asks for ("What is Alibaba's ticker symbol on ...", "Which firm does ..."):
 # an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
@@ -221,7 +223,7 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
         if _swapped(claim, figure, lines_text, matches, held):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
-    echoed = echoed_words(question, claim, lines_text + "\n" + titles, synonyms)
+    echoed = echoed_words(question, claim, f"{lines_text}\n{titles or ''}", synonyms)
     if echoed:
         return RuleResult(f"the cited lines do not say {', '.join(echoed)}, which the sentence takes from the question")
     # A name the lines do not mention is a claim about something else, unless the question asks
@@ -285,9 +287,10 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
     A small model restates the question around whatever the line gives ("Daniel Ives ... edited the
     article" for a line where he praises the investment; "Jane Doe founded the company" for a line
     where she joined it): those words are the claim's, not the line's. Names are left to the name
-    rule, figures to the figure rules, units to the answer-type rule, and what a what/which question
+    rule, figures to the figure rules, units to the answer-type rule, verbs of saying to the line
+    (it is the report), and what a what/which question
     asks for ("ticker symbol") to the judge. A word the lines say in other words (`synonyms`) is theirs."""
-    left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS
+    left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS | _REPORTING_WORDS
     evidence = _loose_words(evidence_text) | _asked_for(question)
     echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
     surface = {}
