@@ -82,12 +82,15 @@ _DIRECTION_REACH = 40  # characters around a figure in which a direction word is
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
 _HOW_MANY = re.compile(r"^\s*how many\b", re.I)
+_TIME_UNITS = r"(?:years?|months?|weeks?|days?|quarters?|decades?|centuries|century|hours?|minutes?|seasons?)"
+_HOW_MANY_TIME = re.compile(rf"^\s*how many\s+(?:\w+\s+)?{_TIME_UNITS}\b", re.I)
 _WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
 _UNITS = re.compile(r"\b(yuan|renminbi|rmb|dollars|euros|pounds|percent|per cent)\b|%", re.I)
-_NUMBER_WORDS = re.compile(
-    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty"
-    r"|ninety|hundred|thousand|million|billion|trillion|dozen|half|all|none|every|unanimous\w*|majority|most|several)\b", re.I,
+_NUMBER_WORD_CHOICES = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty"
+    r"|ninety|hundred|thousand|million|billion|trillion|dozen|half|all|none|every|unanimous\w*|majority|most|several"
 )
+_NUMBER_WORDS = re.compile(rf"\b({_NUMBER_WORD_CHOICES})\b", re.I)
 _GENERIC_QUESTION_WORDS = content_words(
     "describe description explain name list many much type kind mean meaning happen happens called call "
     "use used known first best main difference example examples point points"
@@ -102,6 +105,9 @@ _ASKED_FOR = re.compile(
     r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|does|did|do|is|was|are|were|has|have|had|will|would|can|could)\b)"
     r"[A-Za-z][A-Za-z-]*\s*){1,3})",
     re.I,
+)
+_TIME_SPAN = re.compile(
+    rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORD_CHOICES})[\s-]+(?:(?:consecutive|straight|full|more)\s+)?{_TIME_UNITS}\b", re.I
 )
 _CHOICE = re.compile(r"\bor\b", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
@@ -397,12 +403,15 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     given = {q.currency or q.kind for q in quantities(claim)}
     if asked and not asked & given:
         return f"it gives no figure in {', '.join(sorted(asked))}, which the question asks for"
-    outside_figures = claim  # "million" of "$1.4 million" counts nothing
-    for figure in reversed(quantities(claim)):
+    # "Over the next three years" counts years, not the data centres a how-many question asks about.
+    counted = claim if not _HOW_MANY.search(question) or _HOW_MANY_TIME.search(question) else _TIME_SPAN.sub(" ", claim)
+    outside_figures = counted  # "million" of "$1.4 million" counts nothing
+    for figure in reversed(quantities(counted)):
         outside_figures = outside_figures[: figure.start] + " " + outside_figures[figure.end :]
-    if _HOW_MANY.search(question) and given and "count" not in given and not asked and not _NUMBER_WORDS.search(outside_figures):
+    counts = any(q.kind == "count" for q in quantities(counted)) or bool(_NUMBER_WORDS.search(outside_figures))
+    if _HOW_MANY.search(question) and given - {"count"} and not counts and not asked:
         return "it gives an amount of money or a percentage, not a number of things, which the question asks for"
-    has_figure = bool(numbers(claim)) or bool(_NUMBER_WORDS.search(claim))
+    has_figure = bool(numbers(counted)) or bool(_NUMBER_WORDS.search(counted))
     if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not has_figure and not (
         _WHEN.search(question) and _MONTHS.search(claim)
     ):

@@ -216,6 +216,15 @@ def test_a_how_many_question_is_not_answered_with_money():
     assert "not a number of things" in answer_type_missing("how many copies of holes have been sold", "It was sold for $1.4 million.")
     assert answer_type_missing("how many copies of holes have been sold", "It sold 8 million copies.") is None
     assert answer_type_missing("How many percent did shares rise?", "Shares rose 5%.") is None
+    # A span of time counts years, not the things asked about (seeds: the $53 billion "over the next
+    # three years" given for how many data centres Alibaba will build) ...
+    question = "How many new data centers will Alibaba build with the investment?"
+    spending = "Alibaba Cloud will invest over $53 billion (380 billion yuan) in AI infrastructure over the next three years."
+    assert "not a number of things" in answer_type_missing(question, spending)
+    assert "no figure" in answer_type_missing(question, "Data centers grew for six consecutive quarters.")
+    assert answer_type_missing(question, "Alibaba will build 12 new data centers over the next three years.") is None
+    # ... unless time is what the question counts.
+    assert answer_type_missing("How many years will the $53 billion plan last?", spending) is None
 
 
 def test_an_answer_must_use_one_of_the_questions_rarest_words():
