@@ -95,6 +95,9 @@ _GENERIC_QUESTION_WORDS = content_words(
     "describe description explain name list many much type kind mean meaning happen happens called call "
     "use used known first best main difference example examples point points"
 )
+# Words that frame a question in time or extent ("in the latest quarter", "the current president",
+# "overall revenue"): a line states its facts as of its own date and scope.
+_FRAMING_WORDS = content_words("current currently latest recent recently overall total now today present presently")
 # Verbs of saying: the line is itself the report ("How much revenue did Alibaba Cloud report?").
 _REPORTING_WORDS = content_words("report reported say said saying state stated announce announced tell told note noted mention mentioned according")
 _UNIT_WORDS = content_words("yuan renminbi rmb dollar dollars euro euros pound pounds percent cent usd cny")
@@ -294,9 +297,9 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
     article" for a line where he praises the investment; "Jane Doe founded the company" for a line
     where she joined it): those words are the claim's, not the line's. Names are left to the name
     rule, figures to the figure rules, units to the answer-type rule, verbs of saying to the line
-    (it is the report), and what a what/which question
+    (it is the report), words framing the question in time or extent ("latest", "overall"), and what a what/which question
     asks for ("ticker symbol") to the judge. A word the lines say in other words (`synonyms`) is theirs."""
-    left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS | _REPORTING_WORDS
+    left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS | _REPORTING_WORDS | _FRAMING_WORDS
     evidence = _loose_words(evidence_text) | _asked_for(question)
     echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
     surface = {}
