@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.check import ClaimChecker, ClaimJudge, find_evidence
+from rag.chunker import document_title
 from rag.citations import ContextLine
 from rag.embedder import Embedder
-from rag.chunker import document_title
 from rag.loaders import split_lines
 from rag.settings import Settings, load_settings
 from rag.text import DocumentFrequencies

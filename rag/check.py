@@ -85,7 +85,8 @@ _HOW_MANY = re.compile(r"^\s*how many\b", re.I)
 _TIME_UNITS = r"(?:years?|months?|weeks?|days?|quarters?|decades?|centuries|century|hours?|minutes?|seasons?)"
 _HOW_MANY_TIME = re.compile(rf"^\s*how many\s+(?:\w+\s+)?{_TIME_UNITS}\b", re.I)
 _WHEN = re.compile(r"^\s*(when|(in )?what year|(on )?what date)\b", re.I)
-_UNITS = re.compile(r"\b(yuan|renminbi|rmb|dollars|euros|pounds|percent|per cent)\b|%", re.I)
+_UNIT_NAMES = "yuan renminbi rmb dollars euros pounds percent"
+_UNITS = re.compile(rf"\b({'|'.join(_UNIT_NAMES.split())}|per cent)\b|%", re.I)
 _NUMBER_WORD_CHOICES = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty"
     r"|ninety|hundred|thousand|million|billion|trillion|dozen|half|all|none|every|unanimous\w*|majority|most|several"
@@ -100,7 +101,7 @@ _GENERIC_QUESTION_WORDS = content_words(
 _FRAMING_WORDS = content_words("current currently latest recent recently overall total now today present presently")
 # Verbs of saying: the line is itself the report ("How much revenue did Alibaba Cloud report?").
 _REPORTING_WORDS = content_words("report reported say said saying state stated announce announced tell told note noted mention mentioned according")
-_UNIT_WORDS = content_words("yuan renminbi rmb dollar dollars euro euros pound pounds percent cent usd cny")
+_UNIT_WORDS = content_words(f"{_UNIT_NAMES} cent usd cny")
 # What a what/which question asks for ("What is Alibaba's ticker symbol on ...", "Which firm does ..."):
 # an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
 _ASKED_FOR = re.compile(
@@ -268,19 +269,26 @@ class Synonyms:
         self._vectors: dict[str, np.ndarray] = {}
 
     def _matrix(self, words: list[str]) -> np.ndarray:
-        missing = [w for w in words if w not in self._vectors]
+        known = self._vectors  # one dict throughout: another answer's thread may replace it when full
+        missing = [w for w in words if w not in known]
         if missing:
-            if len(self._vectors) + len(missing) > self._MAX_WORDS:
-                self._vectors = {}
-            self._vectors.update(zip(missing, self.encode(missing)))
-        return np.stack([self._vectors[w] for w in words])
+            if len(known) + len(missing) > self._MAX_WORDS:
+                known = self._vectors = {}
+            known.update(zip(missing, self.encode(missing)))
+        return np.stack([known[w] for w in words])
+
+    def without_synonym(self, words: list[str], text: str) -> list[str]:
+        """The words for which no word of `text` (other than the word itself) means the same."""
+        candidates = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", text)})
+        if not words or not candidates:
+            return list(words)
+        vectors = self._matrix([*words, *candidates])
+        similarity = vectors[: len(words)] @ vectors[len(words) :].T
+        similarity[np.equal.outer(np.array(words, dtype=object), np.array(candidates, dtype=object))] = -1.0
+        return [w for w, best in zip(words, similarity.max(axis=1)) if best < self.threshold]
 
     def in_text(self, word: str, text: str) -> bool:
-        candidates = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", text)} - {word})
-        if not candidates:
-            return False
-        vectors = self._matrix([word, *candidates])
-        return float((vectors[1:] @ vectors[0]).max()) >= self.threshold
+        return not self.without_synonym([word], text)
 
 
 def _asked_for(question: str) -> set[str]:
@@ -297,16 +305,18 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
     article" for a line where he praises the investment; "Jane Doe founded the company" for a line
     where she joined it): those words are the claim's, not the line's. Names are left to the name
     rule, figures to the figure rules, units to the answer-type rule, verbs of saying to the line
-    (it is the report), words framing the question in time or extent ("latest", "overall"), and what a what/which question
-    asks for ("ticker symbol") to the judge. A word the lines say in other words (`synonyms`) is theirs."""
-    left_to_others = _loose_words(" ".join(names(question) | names(claim))) | _GENERIC_QUESTION_WORDS | _UNIT_WORDS | _REPORTING_WORDS | _FRAMING_WORDS
+    (it is the report), words framing the question in time or extent ("latest", "overall"), and
+    what a what/which question asks for ("ticker symbol") to the judge. A word the lines say in other words (`synonyms`) is theirs."""
+    left_to_others = (_loose_words(" ".join(names(question) | names(claim)))
+                      | _GENERIC_QUESTION_WORDS | _UNIT_WORDS | _REPORTING_WORDS | _FRAMING_WORDS)
     evidence = _loose_words(evidence_text) | _asked_for(question)
     echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
     surface = {}
     for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):
         for stem in _loose_words(word) & echoed:
             surface.setdefault(stem, word.lower())
-    return sorted(w for w in surface.values() if synonyms is None or not synonyms.in_text(w, evidence_text))
+    echoed_surface = sorted(surface.values())
+    return synonyms.without_synonym(echoed_surface, evidence_text) if synonyms else echoed_surface
 
 
 def mentions(text: str, name: str) -> bool:
@@ -407,12 +417,13 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     if asked and not asked & given:
         return f"it gives no figure in {', '.join(sorted(asked))}, which the question asks for"
     # "Over the next three years" counts years, not the data centres a how-many question asks about.
-    counted = claim if not _HOW_MANY.search(question) or _HOW_MANY_TIME.search(question) else _TIME_SPAN.sub(" ", claim)
+    how_many = bool(_HOW_MANY.search(question))
+    counted = claim if not how_many or _HOW_MANY_TIME.search(question) else _TIME_SPAN.sub(" ", claim)
     outside_figures = counted  # "million" of "$1.4 million" counts nothing
     for figure in reversed(quantities(counted)):
         outside_figures = outside_figures[: figure.start] + " " + outside_figures[figure.end :]
     counts = any(q.kind == "count" for q in quantities(counted)) or bool(_NUMBER_WORDS.search(outside_figures))
-    if _HOW_MANY.search(question) and given - {"count"} and not counts and not asked:
+    if how_many and given - {"count"} and not counts and not asked:
         return "it gives an amount of money or a percentage, not a number of things, which the question asks for"
     has_figure = bool(numbers(counted)) or bool(_NUMBER_WORDS.search(counted))
     if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not has_figure and not (
