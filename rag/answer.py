@@ -6,6 +6,8 @@ The path, step by step (`Answerer.stream`):
     generate  the model writes, citing line labels
     check     each sentence, once complete, is checked (rag/check.py): its cited lines must state it,
               and the answer must hold a sentence that answers the question
+    retry     when no sentence passed and the model did not decline, it answers once more, shown
+              only the few lines ranked best; that answer is checked the same way
     disagree  other sources that give a different figure for a shown claim are quoted and cited
     outcome   answered / not in the documents (not_found, declined) / no checked answer (unverified)
               / model failure (model_unavailable, passages kept)
@@ -84,8 +86,9 @@ class _AnswerChecker:
 
     def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: Mapping[str, DocumentRecord],
                  checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None,
-                 example_sources: frozenset[str] = frozenset()):
+                 example_sources: frozenset[str] = frozenset(), disagreement_context: list[ContextLine] | None = None):
         self.question = question
+        self.disagreement_context = context if disagreement_context is None else disagreement_context
         self.example_sources = example_sources
         self.frequencies = frequencies
         self.context = context
@@ -99,6 +102,7 @@ class _AnswerChecker:
         self.held: list[_Checked] = []  # stated, but shown only after a sentence that answers
         self.all: list[_Checked] = []
         self.refused = False
+        self.stated = 0  # sentences some line states (shown or not)
         self.repaired = 0
         self.judge_ms = 0.0
         self.expanded: set[tuple] = set()  # source sentences shown whole in place of a quoted fragment
@@ -189,6 +193,7 @@ class _AnswerChecker:
                 verdict.reason if verdict is not None and cited else "no retrieved line states it")
             self.judge_ms += (time.perf_counter() - started) * 1000
             return []
+        self.stated += 1
         checks = {"states": verdict.probability}
         if not self.answered:
             answers, probability, reason = self._answers(claim, verdict)
@@ -268,7 +273,7 @@ class _AnswerChecker:
         claims = [(c.check.text, {cit.source for cit in c.citations}) for c in shown]
         cited = {(cit.source, cit.page, cit.start_line) for c in shown for cit in c.citations}
         added = []
-        for found in find_disagreements(claims, self.context, self.embedder.encode):
+        for found in find_disagreements(claims, self.disagreement_context, self.embedder.encode):
             line = found.line
             if (line.source, line.page, line.line) in cited:
                 continue
@@ -300,34 +305,58 @@ class Answerer:
         self.prompts = Prompts(settings.prompts_dir)
         self.checker = ClaimChecker.from_settings(settings, ClaimJudge(judge_llm or llm, settings.prompts_dir), embedder.encode)
 
-    def select_context(self, question: str, passages: list[Passage], retriever: Retriever) -> tuple[list[ContextLine], np.ndarray]:
-        """The lines of the retrieved passages most similar to the question, within the prompt budget.
+    def rank_lines(self, question: str, passages: list[Passage], retriever: Retriever) -> RankedLines:
+        """The retrieved passages' lines, ranked by how likely each is to answer the question.
 
-        Similarity is the embedding's cosine plus the share of the question's words a line uses,
+        The score is the embedding's cosine plus the share of the question's words a line uses,
         each word weighted by how few candidate lines use it: a line naming the question's rare
         words ("Citigroup", "clampdown") is shown even when the embedding ranks a general one higher.
-
-        Each line keeps its own label, so the model cites single lines, and only
-        lines the reader actually needs reach the (slow, CPU-bound) prompt.
         """
         candidates: list[ContextLine] = []
         for passage in passages:
             candidates.extend(_context_lines(passage, retriever.snapshot.documents[passage.source]))
         if not candidates:
-            return [], np.zeros((0, self.embedder.dim), dtype=np.float32)
+            return RankedLines([], np.zeros((0, self.embedder.dim), dtype=np.float32), np.zeros(0), [])
         vectors = self.embedder.encode([c.text for c in candidates])
         similarity = vectors @ self.embedder.encode_query(question)
         similarity = similarity + self.settings.context_lexical_weight * np.asarray(
             question_word_coverage(question, [c.text for c in candidates]), dtype=np.float32)
-        tokens = self.embedder.count_tokens([c.text for c in candidates])
-        chosen, used = [], 0
-        for i in np.argsort(-similarity):
-            if used + tokens[i] > self.settings.prompt_context_tokens and chosen:
-                continue
-            chosen.append(int(i))
-            used += tokens[i]
-        chosen.sort()  # document order reads better and keeps neighbours together
-        return [candidates[i] for i in chosen], vectors[chosen]
+        return RankedLines(candidates, vectors, similarity, self.embedder.count_tokens([c.text for c in candidates]))
+
+    def _attempt(self, messages: list[dict], answer: _AnswerChecker, shown: list[_Checked],
+                 timings: dict[str, float], stage: str) -> Iterator[AnswerSentence]:
+        """Let the model write one answer; yield each sentence the check lets out. Returns the usage."""
+        mark = time.perf_counter()
+        completion, buffer, text = None, "", ""
+        generation = self.llm.stream(messages)
+
+        def show(items: list[_Checked]) -> Iterator[AnswerSentence]:
+            for item in items:
+                shown.append(item)
+                yield _sentence(item)
+
+        for event in generation:
+            if isinstance(event, str):
+                timings.setdefault("first_token", _ms(mark))
+                text += event
+                ready, buffer = complete_sentences(buffer + event, final=False)
+                for raw in ready:
+                    yield from show(answer.feed(raw))
+                    if answer.looping:
+                        break
+                if answer.looping:
+                    generation.close()  # stops the model at its next token
+                    buffer = ""
+                    break
+            else:
+                completion = event
+        ready, _ = complete_sentences(buffer, final=True)
+        for raw in ready:
+            yield from show(answer.feed(raw))
+        if completion is None:  # stopped early: the provider sent no usage
+            completion = self.llm.counted(text, messages)
+        timings[stage] = _ms(mark)
+        return {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
 
     def stream(self, question: str, retriever: Retriever, k: int, history: list[dict]) -> Iterator[AnswerSentence | Answer]:
         started = time.perf_counter()
@@ -347,18 +376,25 @@ class Answerer:
             return
 
         mark = time.perf_counter()
-        context, vectors = self.select_context(question, passages, retriever)
+        ranked = self.rank_lines(question, passages, retriever)
+        context, vectors = ranked.select(self.settings.prompt_context_tokens)
         messages = self.prompts.messages(question, context, previous)
         timings["prompt"] = _ms(mark)
 
-        answer = _AnswerChecker(question, context, vectors, retriever.snapshot.documents, self.checker, self.embedder,
-                                retriever.document_frequencies, self.prompts.example_sources)
+        def checker(lines: list[ContextLine], line_vectors: np.ndarray) -> _AnswerChecker:
+            return _AnswerChecker(question, lines, line_vectors, retriever.snapshot.documents, self.checker, self.embedder,
+                                  retriever.document_frequencies, self.prompts.example_sources, disagreement_context=context)
+
+        attempts = [checker(context, vectors)]
         shown: list[_Checked] = []
 
+        def sentences() -> list[SentenceCheck]:
+            return [c.check for attempt in attempts for c in attempt.all]
+
         def failed(exc: ModelError, stage: str) -> Answer:
-            timings[stage] = _ms(mark)
+            timings.setdefault(stage, _ms(mark))
             return finish(answer=MODEL_FAILED.format(error=exc), answerable=False, status="model_unavailable",
-                          sentences=[c.check for c in answer.all], decline_probability=decline)
+                          sentences=sentences(), decline_probability=decline)
 
         # How likely the model is to say the passages do not answer, read from its first token
         # before it writes (the prompt stays cached for the generation that follows).
@@ -375,56 +411,46 @@ class Answerer:
             return
         decline = None if decline is None else round(decline, 4)
 
-        def show(items: list[_Checked]) -> Iterator[AnswerSentence]:
-            for item in items:
-                shown.append(item)
-                yield AnswerSentence(text=with_labels(item.check.text, item.check.citations), sentence=item.check, citations=item.citations)
-
         mark = time.perf_counter()
-        completion, buffer, text = None, "", ""
-        generation = self.llm.stream(messages)
         try:
-            for event in generation:
-                if isinstance(event, str):
-                    timings.setdefault("first_token", _ms(mark))
-                    text += event
-                    ready, buffer = complete_sentences(buffer + event, final=False)
-                    for raw in ready:
-                        yield from show(answer.feed(raw))
-                        if answer.looping:
-                            break
-                    if answer.looping:
-                        generation.close()  # stops the model at its next token
-                        buffer = ""
-                        break
-                else:
-                    completion = event
+            usage = yield from self._attempt(messages, attempts[0], shown, timings, "generate")
+            # No line states anything the model wrote, and it did not say the passages lack the answer:
+            # it misread them (Microsoft's figure given as Amazon's, the question's words put in the
+            # line's mouth). Ask once more, shown only the few lines ranked best, and check that
+            # answer the same way. When its sentences were stated but did not answer, the passages
+            # most likely do not hold the answer, and a second look would only find another near miss.
+            focused, focused_vectors = ranked.select(self.settings.retry_context_tokens)
+            if (not shown and not attempts[0].refused and not attempts[0].stated and self.settings.retry_context_tokens
+                    and len(focused) < len(context)):
+                mark = time.perf_counter()
+                attempts.append(checker(focused, focused_vectors))
+                retried = yield from self._attempt(self.prompts.messages(question, focused, previous), attempts[1], shown,
+                                                   timings, "retry")
+                usage = {key: usage[key] + retried[key] for key in usage}
         except ModelError as exc:
-            yield failed(exc, "generate")
+            yield failed(exc, "retry" if len(attempts) > 1 else "generate")
             return
-        ready, _ = complete_sentences(buffer, final=True)
-        for raw in ready:
-            yield from show(answer.feed(raw))
-        if completion is None:  # stopped early: the provider sent no usage
-            completion = self.llm.counted(text, messages)
-        timings["generate"] = _ms(mark)
-        timings["check"] = round(answer.judge_ms, 1)
-        usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
-        answer.unshown_reasons()
-        log.debug("answer: %d sentences, %d shown, %d repaired", len(answer.all), len(shown), answer.repaired)
+        answer = attempts[-1]
+        timings["check"] = round(sum(attempt.judge_ms for attempt in attempts), 1)
+        for attempt in attempts:
+            attempt.unshown_reasons()
+        log.debug("answer: %d attempts, %d sentences, %d shown", len(attempts), len(sentences()), len(shown))
 
         if not shown:
-            declined = answer.refused and not answer.held
+            # Only the first answer, shown every line, can tell that the documents lack the answer.
+            declined = attempts[0].refused and not attempts[0].held
             yield finish(
                 answer=NOT_FOUND if declined else UNVERIFIED,
                 answerable=False,
                 status="declined" if declined else "unverified",
-                sentences=[c.check for c in answer.all],
+                sentences=sentences(),
                 usage=usage,
                 decline_probability=decline,
             )
             return
-        yield from show(answer.add_disagreements())
+        for item in answer.add_disagreements():
+            shown.append(item)
+            yield _sentence(item)
         citations: dict[tuple, Citation] = {}
         for item in shown:
             for citation in item.citations:
@@ -438,10 +464,39 @@ class Answerer:
             answerable=True,
             status="answered",
             citations=list(citations.values()),
-            sentences=[c.check for c in answer.all],
+            sentences=sentences(),
             usage=usage,
             decline_probability=decline,
         )
+
+
+@dataclass
+class RankedLines:
+    """Candidate context lines with their embeddings, scores against the question and sizes in word pieces."""
+
+    lines: list[ContextLine]
+    vectors: np.ndarray
+    scores: np.ndarray
+    tokens: list[int]
+
+    def select(self, budget: int) -> tuple[list[ContextLine], np.ndarray]:
+        """The best-scored lines within `budget` word pieces (at least one), in document order, with their vectors.
+
+        Each line keeps its own label, so the model cites single lines, and only lines the reader
+        actually needs reach the (slow, CPU-bound) prompt.
+        """
+        chosen, used = [], 0
+        for i in np.argsort(-self.scores):
+            if used + self.tokens[i] > budget and chosen:
+                continue
+            chosen.append(int(i))
+            used += self.tokens[i]
+        chosen.sort()  # document order reads better and keeps neighbours together
+        return [self.lines[i] for i in chosen], self.vectors[chosen]
+
+
+def _sentence(item: _Checked) -> AnswerSentence:
+    return AnswerSentence(text=with_labels(item.check.text, item.check.citations), sentence=item.check, citations=item.citations)
 
 
 def _context_lines(passage: Passage, document: DocumentRecord) -> list[ContextLine]:

@@ -80,6 +80,13 @@ _FRAGMENT_QUESTION_COVERAGE = 0.5
 _LEAD_WORDS = 6  # content words before a figure that say what it is a figure of
 _DIRECTION_REACH = 40  # characters around a figure in which a direction word is taken to be about it
 _WHO = re.compile(r"^\s*(who|whom|whose)\b", re.I)
+# "How much revenue ..." asks for an amount; "how much has the stock risen", "by how much", "how
+# much of the world's cocoa" ask for a change or a share, which a percentage gives.
+_HOW_MUCH_AMOUNT = re.compile(r"^\s*how much\b(?!\s+of\b)", re.I)
+_CHANGE_OR_SHARE = re.compile(
+    r"\b(?:by how much|ris(?:e|en|es|ing)|rose|gr(?:ow|ew|own|ows|owing|owth)|increas\w*|f(?:all|ell|allen|alls|alling)|drop\w*"
+    r"|declin\w*|jump\w*|gain\w*|surg\w*|climb\w*|soar\w*|shr[iu]nk\w*|exceed\w*|up|down|more|less|higher|lower"
+    r"|chang\w*|share|stake|percent\w*|rate)\b", re.I)
 _HOW_MUCH = re.compile(r"^\s*(how (much|many|big|large|high|long|old|far)|what (is|was|are|were) the (amount|number|size|price|value|cost|percentage|share))\b", re.I)
 _HOW_MANY = re.compile(r"^\s*how many\b", re.I)
 _TIME_UNITS = r"(?:years?|months?|weeks?|days?|quarters?|decades?|centuries|century|hours?|minutes?|seasons?)"
@@ -409,7 +416,8 @@ def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: st
 def answer_type_missing(question: str, claim: str) -> str | None:
     """A how-much, how-many or when question answered without any number (or date words), a
     question in one currency (or in percent) answered in another, a how-many question answered
-    with only money or percentages, a who-question naming nobody."""
+    with only money or percentages, a how-much question about an amount answered with only a
+    percentage, a who-question naming nobody."""
     # A unit inside a figure the question states ("dip by as much as 3%") is context, not what it asks for.
     units = [m.group(0).lower() for m in _UNITS.finditer(mask_quantities(question))]
     asked = {q.currency or q.kind for unit in units for q in quantities("1" + ("" if unit == "%" else " ") + unit)}
@@ -425,6 +433,9 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     counts = any(q.kind == "count" for q in quantities(counted)) or bool(_NUMBER_WORDS.search(outside_figures))
     if how_many and given - {"count"} and not counts and not asked:
         return "it gives an amount of money or a percentage, not a number of things, which the question asks for"
+    if (_HOW_MUCH_AMOUNT.search(question) and not _CHANGE_OR_SHARE.search(question) and not asked
+            and given and given <= {"%"}):
+        return "it gives only a percentage, not the amount the question asks for"
     has_figure = bool(numbers(counted)) or bool(_NUMBER_WORDS.search(counted))
     if (_HOW_MUCH.search(question) or _WHEN.search(question)) and not has_figure and not (
         _WHEN.search(question) and _MONTHS.search(claim)

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     prompt_context_tokens: int = Field(
         500, ge=50, description="Word pieces of retrieved lines shown to the model (prompt size drives CPU latency)."
     )
+    retry_context_tokens: int = Field(
+        150, ge=0,
+        description="When no sentence of an answer passes the check, the model answers once more shown only the best lines within this many word pieces (0: no second answer).",
+    )
     context_lexical_weight: float = Field(
         0.3, ge=0, description="Weight of the question's rare words, next to embedding similarity, in choosing the lines shown."
     )

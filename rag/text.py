@@ -309,17 +309,22 @@ _NOT_NAMES = frozenset(
     # A company's legal form names no one new: "Alibaba Group Holding Ltd." is the "Alibaba Group" of the line.
     + "Ltd Inc Corp Co Plc Llc LLC PLC Holding Holdings Limited Corporation Incorporated".split()
 )
-_stemmers = threading.local()  # a Stemmer object is not safe to share between threads
+_stemmers = threading.local()  # a PyStemmer stemmer is not safe to share between threads
 
 
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def _english_stemmer():
+    """This thread's Snowball English stemmer (PyStemmer)."""
     stemmer = getattr(_stemmers, "english", None)
     if stemmer is None:
         import Stemmer
 
         stemmer = _stemmers.english = Stemmer.Stemmer("english")
-    return stemmer.stemWord(word)
+    return stemmer
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _english_stemmer().stemWord(word)
 
 
 def word_sequence(text: str) -> list[str]:
@@ -371,7 +376,6 @@ def names(text: str) -> set[str]:
 # Keeps decimals and thousands together ("48.9", "1,000") so numbers match exactly.
 BM25_TOKEN_PATTERN = r"(?u)\b\w+(?:[.,]\d+)*\b"
 _bm25_split = re.compile(BM25_TOKEN_PATTERN).findall
-_stemmers = threading.local()  # a PyStemmer stemmer is not safe to share between threads
 
 
 @lru_cache(maxsize=1)
@@ -384,13 +388,8 @@ def _bm25_stopwords() -> frozenset[str]:
 def bm25_terms(text: str) -> list[str]:
     """The terms BM25 indexes and searches: lower case, numbers whole, English stopwords out,
     Snowball stems; the same as bm25s.tokenize makes of the corpus, so every store scores alike."""
-    stemmer = getattr(_stemmers, "english", None)
-    if stemmer is None:
-        import Stemmer
-
-        stemmer = _stemmers.english = Stemmer.Stemmer("english")
     stopwords = _bm25_stopwords()
-    return stemmer.stemWords([t for t in _bm25_split(text.lower()) if t not in stopwords])
+    return _english_stemmer().stemWords([t for t in _bm25_split(text.lower()) if t not in stopwords])
 
 
 class DocumentFrequencies:

@@ -230,6 +230,17 @@ def test_a_how_many_question_is_not_answered_with_money():
     assert answer_type_missing("How many years will the $53 billion plan last?", spending) is None
 
 
+def test_a_how_much_question_about_an_amount_is_not_answered_with_a_percentage():
+    # Seeds: "Revenue jumped 8% in the latest quarter" given for how much revenue Alibaba Cloud reported.
+    assert "only a percentage" in answer_type_missing("How much revenue did Alibaba Cloud report?", "Revenue jumped 8% in the latest quarter.")
+    assert answer_type_missing("How much revenue did Alibaba Cloud report?", "Cloud revenue rose 13% to RMB 31.74 billion.") is None
+    assert "only a percentage" in answer_type_missing("How much does the museum spend on repairs?", "It spends 10 percent of its budget.")
+    # A change or a share is given by a percentage.
+    assert answer_type_missing("How much has Alibaba's stock risen since the start of 2025?", "The stock gained 68%.") is None
+    assert answer_type_missing("By how much did the city's population grow?", "It grew 4% in ten years.") is None
+    assert answer_type_missing("how much of the world's cocoa comes from ghana", "Ghana grows 20% of the world's cocoa.") is None
+
+
 def test_an_answer_must_use_one_of_the_questions_rarest_words():
     pages = [
         "Neil Shubin\nShubin calls the regulatory gene that controls the segments the Hox gene.",
