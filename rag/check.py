@@ -111,6 +111,8 @@ _REPORTING_WORDS = content_words("report reported say said saying state stated a
 _UNIT_WORDS = content_words(f"{_UNIT_NAMES} cent usd cny")
 # What a what/which question asks for ("What is Alibaba's ticker symbol on ...", "Which firm does ..."):
 # an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
+# Words that only say a figure is asked for ("the size of the investment"), not what it measures.
+_MEASURE_WORDS = content_words("size amount number price value cost figure sum level total")
 _ASKED_FOR = re.compile(
     r"^\s*(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|a|an|its|their)\s+)?(?:\S+['’]s\s+)?"
     r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|does|did|do|is|was|are|were|has|have|had|will|would|can|could)\b)"
@@ -316,7 +318,13 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
     what a what/which question asks for ("ticker symbol") to the judge. A word the lines say in other words (`synonyms`) is theirs."""
     left_to_others = (_loose_words(" ".join(names(question) | names(claim)))
                       | _GENERIC_QUESTION_WORDS | _UNIT_WORDS | _REPORTING_WORDS | _FRAMING_WORDS)
-    evidence = _loose_words(evidence_text) | _asked_for(question)
+    # What a what-question asks for may go unnamed when the answer is a thing ("NYSE: BABA" is the
+    # ticker symbol), but a figure is only the answer when the line says what it measures: "earnings
+    # per share was ¥48.9 billion" for a line giving ¥48.9 billion of net income is not.
+    asked_for = _asked_for(question)
+    if numbers(claim) - numbers(question):
+        asked_for &= _MEASURE_WORDS
+    evidence = _loose_words(evidence_text) | asked_for
     echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
     surface = {}
     for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):

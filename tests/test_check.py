@@ -138,6 +138,22 @@ def test_words_the_claim_takes_from_the_question_must_be_on_the_line():
     # What a what/which question asks for need not be named by the line: "NYSE: BABA" gives the ticker.
     claim = "Alibaba's ticker symbol is BABA."
     assert rule("What is Alibaba's ticker symbol?", claim, "002_9fd4f84746180eec.txt:1") is None
+    # But a figure answers only when the line says what it measures: 002:6 gives ¥48.9 billion of net
+    # income, not earnings per share (seeds: an unanswerable question answered so, and shown).
+    claim = "Alibaba's fourth-quarter earnings per share was ¥48.9 billion ($6.45 billion)."
+    reason = rule("What were Alibaba's earnings per share in the fourth quarter?", claim, "002_9fd4f84746180eec.txt:6")
+    assert reason and "share" in reason
+    claim = "Alibaba's net income in the fourth quarter was ¥48.9 billion."
+    assert rule("What was Alibaba's net income in the fourth quarter?", claim, "002_9fd4f84746180eec.txt:6") is None
+    # Cases not from the seeds: a word that only asks for a figure need not be on the line.
+    line = "The council approved a budget of $4.2 million for the new library."
+    claim = "The size of the library budget is $4.2 million."
+    found = find_evidence(claim, "council.txt", 3, line)
+    assert rule_check(claim, [found], "What is the size of the library budget?", line).reason is None
+    line = "The library welcomed 4.2 million visitors last year."
+    claim = "The library's annual budget was 4.2 million."
+    found = find_evidence(claim, "council.txt", 3, line)
+    assert "budget" in rule_check(claim, [found], "What is the library's annual budget?", line).reason
 
 
 def test_a_question_word_the_line_says_in_other_words_is_the_lines(real_embedder):
