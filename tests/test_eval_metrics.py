@@ -293,6 +293,8 @@ def test_aggregate_keys_and_values():
         "errors": 0,
         "citations": 2,
         "citations_repaired": 0,
+        "second_answers": 0,
+        "second_answers_shown": 0,
     }
     assert set(m["by_type"]) == {"numeric", "entity", "untyped"}
     assert m["by_type"]["numeric"]["hit_at_k"] == 1.0 and m["by_type"]["entity"]["answer_accuracy"] == 0.0
@@ -452,6 +454,8 @@ def test_handmade_report_metrics():
         "errors": 3,
         "citations": 6,  # A 2, B 1, C 2, H 1
         "citations_repaired": 0,
+        "second_answers": 0,
+        "second_answers_shown": 0,
     }
     assert m["outcomes"] == {
         "answerable": {"answered": 3, "refused_not_in_documents": 0, "refused_unverified": 1, "error": 2},
@@ -528,6 +532,11 @@ def test_record_keeps_citation_and_sentence_details():
     assert rec["status"] == "answered"
     m = aggregate([rec], k=5)
     assert m["counts"]["citations"] == 2 and m["counts"]["citations_repaired"] == 1
+    assert m["counts"]["second_answers"] == 0
+    ans["timings_ms"] = {"generate": 900.0, "retry": 400.0, "total": 1500.0}  # answered on the second try
+    retried = score_question(golden(evidence=[{"source": PDF, "page": 3, "lines": [12, 12]}]), [], ans, k=5)
+    counts = aggregate([rec, retried], k=5)["counts"]
+    assert (counts["second_answers"], counts["second_answers_shown"]) == (1, 1)
 
 
 def test_record_from_answer_object():

@@ -204,6 +204,11 @@ def aggregate(records: Sequence[dict], k: int, retrieval_only: bool = False) -> 
                 "citations_repaired": sum(
                     1 for r in records for c in r.get("citations") or [] if c.get("repaired")
                 ),
+                # questions the model answered a second time, over the best lines, and of those the answered ones
+                "second_answers": sum(1 for r in records if "retry" in (r.get("timings_ms") or {})),
+                "second_answers_shown": sum(
+                    1 for r in records if "retry" in (r.get("timings_ms") or {}) and _outcome(r) == "answered"
+                ),
             }
         )
     metrics["counts"] = counts

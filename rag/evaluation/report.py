@@ -368,6 +368,8 @@ def render_summary(report: dict, previous: dict | None = None, chart_names: Sequ
                 "",
                 f"{counts.get('citations', 0)} citations, {counts.get('citations_repaired', 0)} of them repaired "
                 "(the model cited another place; the service corrected it).",
+                f"{counts.get('second_answers', 0)} questions answered a second time over the best-ranked lines "
+                f"(no line stated the first answer); {counts.get('second_answers_shown', 0)} of those answers shown.",
             ]
         lines.append("")
 
