@@ -70,12 +70,15 @@ def main() -> int:
         row = {
             "id": q["id"], "status": answer.status, "ttft_s": first, "total_s": total,
             "check_s": answer.timings_ms.get("check", 0.0) / 1000,
-            "generate_s": (answer.timings_ms.get("generate", 0.0) - answer.timings_ms.get("check", 0.0)) / 1000,
+            # the check runs inside the generation timers (of the first answer and of a second one)
+            "generate_s": (answer.timings_ms.get("generate", 0.0) + answer.timings_ms.get("retry", 0.0)
+                           - answer.timings_ms.get("check", 0.0)) / 1000,
             "prompt_tokens": answer.usage.get("prompt_tokens"), "completion_tokens": answer.usage.get("completion_tokens"),
             "direct_s": None, "direct_prompt_tokens": None, "direct_completion_tokens": None,
         }
         if captured:
-            payload = {"messages": captured[-1], "temperature": 0, "max_tokens": settings.llm_max_tokens,
+            # the first answer's prompt: a second answer, when there is one, counts as the service's own cost
+            payload = {"messages": captured[0], "temperature": 0, "max_tokens": settings.llm_max_tokens,
                        "cache_prompt": False}
             t = time.perf_counter()
             reply = server.handle_chat_completions(payload)
