@@ -6,8 +6,8 @@ The path, step by step (`Answerer.stream`):
     generate  the model writes, citing line labels
     check     each sentence, once complete, is checked (rag/check.py): its cited lines must state it,
               and the answer must hold a sentence that answers the question
-    retry     when no sentence passed and the model did not decline, it answers once more, shown
-              only the few lines ranked best; that answer is checked the same way
+    retry     when no line states anything the model wrote and it did not decline, it answers once
+              more, shown only the few lines ranked best; that answer is checked the same way
     disagree  other sources that give a different figure for a shown claim are quoted and cited
     outcome   answered / not in the documents (not_found, declined) / no checked answer (unverified)
               / model failure (model_unavailable, passages kept)
@@ -419,9 +419,9 @@ class Answerer:
             # line's mouth). Ask once more, shown only the few lines ranked best, and check that
             # answer the same way. When its sentences were stated but did not answer, the passages
             # most likely do not hold the answer, and a second look would only find another near miss.
-            focused, focused_vectors = ranked.select(self.settings.retry_context_tokens)
-            if (not shown and not attempts[0].refused and not attempts[0].stated and self.settings.retry_context_tokens
-                    and len(focused) < len(context)):
+            misread = not shown and not attempts[0].refused and not attempts[0].stated and self.settings.retry_context_tokens
+            focused, focused_vectors = ranked.select(self.settings.retry_context_tokens) if misread else (context, vectors)
+            if len(focused) < len(context):  # only a smaller prompt is a second look
                 mark = time.perf_counter()
                 attempts.append(checker(focused, focused_vectors))
                 retried = yield from self._attempt(self.prompts.messages(question, focused, previous), attempts[1], shown,
