@@ -43,6 +43,7 @@ from rag.errors import ConfigError
 from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.settings import Settings
 from rag.text import (
+    NOT_NAMES,
     DocumentFrequencies,
     Quantity,
     Sentence,
@@ -112,13 +113,25 @@ _UNIT_WORDS = content_words(f"{_UNIT_NAMES} cent usd cny")
 # What a what/which question asks for ("What is Alibaba's ticker symbol on ...", "Which firm does ..."):
 # an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
 # Words that only say a figure is asked for ("the size of the investment"), not what it measures.
-_MEASURE_WORDS = content_words("size amount number price value cost figure sum level total")
+_MEASURE_WORDS = content_words("size amount number price value cost figure sum level total percentage proportion ratio rate")
 _ASKED_FOR = re.compile(
-    r"^\s*(?:what|which)\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|a|an|its|their)\s+)?(?:\S+['’]s\s+)?"
+    r"^\s*(?:(?:in|on|at|for|from|to|by|with|of)\s+)?(?P<wh>what|which)\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|a|an|its|their)\s+)?(?:\S+['’]s\s+)?"
     r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|does|did|do|is|was|are|were|has|have|had|will|would|can|could)\b)"
     r"[A-Za-z][A-Za-z-]*\s*){1,3})",
     re.I,
 )
+# Kinds of thing a which/what question asks for that only a name gives: "Which US cloud service ...",
+# "In which countries ...", "Which firm ...". Chosen as kinds with proper names (places, bodies,
+# people by role, works), not on any one question.
+_NAMED_KINDS = content_words(
+    "country countries nation nations state states city cities town towns region province continent island river mountain "
+    "company companies firm firms bank banks brand brands corporation organisation organization agency institution "
+    "university college school team club band service services platform network newspaper magazine channel party "
+    "person people man woman analyst president king queen leader executive founder player actor actress singer "
+    "author writer artist director scientist language religion ship planet"
+)
+# A capitalised run ("Alibaba Cloud", "Amazon Web Services", "86Research"): a name, or a name joined to one.
+_NAME_RUN = re.compile(r"\b\d*[A-Z][A-Za-z0-9]*(?:['’]s)?(?:\s+(?:of\s+|the\s+|de\s+|and\s+)?\d*[A-Z][A-Za-z0-9]*(?:['’]s)?)*")
 _TIME_SPAN = re.compile(
     rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORD_CHOICES})[\s-]+(?:(?:consecutive|straight|full|more)\s+)?{_TIME_UNITS}\b", re.I
 )
@@ -325,13 +338,17 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
     if numbers(claim) - numbers(question):
         asked_for &= _MEASURE_WORDS
     evidence = _loose_words(evidence_text) | asked_for
-    echoed = (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others
+    echoed = _as_written(question, (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others)
+    return synonyms.without_synonym(echoed, evidence_text) if synonyms else echoed
+
+
+def _as_written(question: str, stems: set[str]) -> list[str]:
+    """The question's words (lower case, as written) whose stems are `stems`."""
     surface = {}
     for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):
-        for stem in _loose_words(word) & echoed:
+        for stem in _loose_words(word) & stems:
             surface.setdefault(stem, word.lower())
-    echoed_surface = sorted(surface.values())
-    return synonyms.without_synonym(echoed_surface, evidence_text) if synonyms else echoed_surface
+    return sorted(surface.values())
 
 
 def mentions(text: str, name: str) -> bool:
@@ -452,6 +469,63 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     if _WHO.search(question) and not (names(claim) - names(question)) and not re.search(r"\b[A-Z][a-z]+", claim[1:]):
         return "it names nobody, which the question asks for"
     return None
+
+
+def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
+    """What a what/which question asks for, missing from its answer:
+    - a figure given for a what-question whose words for what it measures ("earnings per share")
+      neither the sentence nor the cited sentences giving the figure use: it is a figure of
+      something else ("the stock has gained 68%");
+    - a which/what question asking for a kind of thing only a name gives (a country, a firm, a
+      cloud service) answered with no name the question does not already hold ("Alibaba Cloud ...
+      saw an 11% revenue increase" for "Which US cloud service is Alibaba's cloud business compared to?").
+    """
+    found = _ASKED_FOR.match(question)
+    if not found:
+        return None
+    asked_words = [_loose_words(w) for w in found.group("words").split()]
+    asked_for = set().union(*asked_words)
+    # "Which firm ...", "What company ...": not "What keeps Chinese firms ...", where "what" is the subject.
+    kinds = asked_for if found.group("wh").lower() == "which" else asked_words[0]
+    new_names = _new_names(question, claim, evidence_text)
+    if kinds & _NAMED_KINDS:
+        return None if new_names else "it names nothing the question does not, and the question asks which one"
+    # The answer is a figure when the sentence adds one and no name ("BABA" answers a ticker question
+    # in a sentence that also gives $53 billion).
+    measured = asked_for - _MEASURE_WORDS - _GENERIC_QUESTION_WORDS
+    new_figures = {q.number for q in quantities(claim) if not _part_of_a_name(claim, q)} - numbers(question)
+    if found.group("wh").lower() == "what" and measured and new_figures and not new_names:
+        # What the figure is of: the sentence's words, and those of the line's sentences holding the figure.
+        around = "\n".join([claim] + [s.text for s in split_sentences(evidence_text) if numbers(s.text) & new_figures])
+        unsaid = _as_written(question, measured - _loose_words(around))
+        if synonyms is not None and len(unsaid) == len(measured):
+            unsaid = synonyms.without_synonym(unsaid, around)
+        if len(unsaid) == len(measured):
+            return f"it does not say its figure is of {' or '.join(unsaid)}, which the question asks for"
+    return None
+
+
+def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:
+    """The claim's capitalised runs that are not the question's: a run holding a name the question
+    gives ("Alibaba Cloud" for a question about Alibaba) is part of what it asks about, and so is a
+    run of the question's own words ("Cloud Service"). Two-letter acronyms ("AI") are topics; the
+    sentence's first word counts only when the lines use it as a name, or it is capitalised inside
+    ("OpenAI")."""
+    asked_names, asked = names(question), _loose_words(question)
+    found = []
+    for match in _NAME_RUN.finditer(claim):
+        run = match.group(0)
+        if match.start() == len(claim) - len(claim.lstrip(" \"“(")) and " " not in run:
+            word = re.sub(r"['’]s$", "", run)
+            if word[1:].islower() and word.lower() not in names(evidence_text):
+                continue
+        words = [re.sub(r"['’]s$", "", w) for w in run.split() if w[0].isupper() or w[0].isdigit()]
+        if any(w.lower() in asked_names for w in words) or all(_loose_words(w) <= asked for w in words):
+            continue
+        if all(len(w) <= 2 and w.isupper() or w in NOT_NAMES for w in words):
+            continue
+        found.append(run)
+    return found
 
 
 def subject_missing(question: str, claim: str, evidence_text: str, frequencies: DocumentFrequencies | None = None) -> str | None:
@@ -620,7 +694,8 @@ class ClaimChecker:
                 frequencies: DocumentFrequencies | None = None) -> tuple[bool, float, str | None]:
         """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
         let the model answer (`evidence_text`: those lines and their titles, for the rules)."""
-        missing = answer_type_missing(question, claim) or subject_missing(question, claim, evidence_text, frequencies)
+        missing = (answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
+                   or subject_missing(question, claim, evidence_text, frequencies))
         if missing:
             return False, 0.0, missing
         probability = self.judge.answers(question, lines)

@@ -304,7 +304,7 @@ _STOPWORDS = frozenset(
     # Legal forms say nothing a claim must match ("Alibaba Group Holding Ltd." quotes "Alibaba Group").
     + "ltd inc corp plc llc".split()
 )
-_NOT_NAMES = frozenset(
+NOT_NAMES = frozenset(
     "The A An In On At For This That These Those It Its He She They I We You However Also And But Or".split()
     # A company's legal form names no one new: "Alibaba Group Holding Ltd." is the "Alibaba Group" of the line.
     + "Ltd Inc Corp Co Plc Llc LLC PLC Holding Holdings Limited Corporation Incorporated".split()
@@ -366,9 +366,9 @@ def names(text: str) -> set[str]:
     plainly a name: possessive ("Tencent's ...") or capitalised inside ("OpenAI", "ByteDance").
     """
     words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+", text.strip())
-    found = {w.lower() for w in words if w not in _NOT_NAMES}
+    found = {w.lower() for w in words if w not in NOT_NAMES}
     first = re.match(r"[\"“(]?([A-Z][A-Za-z]+)(['’]s\b)?", text.strip())
-    if first and first.group(1) not in _NOT_NAMES and (first.group(2) or not first.group(1)[1:].islower()):
+    if first and first.group(1) not in NOT_NAMES and (first.group(2) or not first.group(1)[1:].islower()):
         found.add(first.group(1).lower())
     return found
 

@@ -93,7 +93,7 @@ class FakeLLM(CustomLLM):
         """Record the call; raise or return the answer text ("" for garbage, None for a broken stream).
 
         A look at the first token returns (that token, the queued decline probability or None)."""
-        if optional_params.get("max_tokens") == 1 and optional_params.get("logprobs"):
+        if optional_params.get("max_tokens") in (1, 2) and optional_params.get("logprobs"):
             with self._lock:
                 if str(messages[-1].get("content", "")).endswith("Verdict:"):
                     self.judged.append([dict(m) for m in messages])
@@ -135,7 +135,10 @@ class FakeLLM(CustomLLM):
             if decline is not None:
                 alternatives = [{"token": "I", "logprob": math.log(max(decline, 1e-9))},
                                 {"token": "The", "logprob": math.log(max(1 - decline, 1e-9))}]
-                model_response.choices[0].logprobs = {"content": [dict(alternatives[0], top_logprobs=alternatives)]}
+                # Given "I", the refusal goes on with " don't know.".
+                following = [{"token": " don", "logprob": 0.0}]
+                model_response.choices[0].logprobs = {"content": [dict(alternatives[0], top_logprobs=alternatives),
+                                                                  dict(following[0], top_logprobs=following)]}
         model_response.choices[0].message.content = text
         model_response.choices[0].finish_reason = "stop"
         model_response.model = FAKE_MODEL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.check import (
+    asked_thing_missing,
     Synonyms,
     ClaimChecker,
     ClaimJudge,
@@ -257,6 +258,50 @@ def test_a_how_much_question_about_an_amount_is_not_answered_with_a_percentage()
     assert answer_type_missing("how much of the world's cocoa comes from ghana", "Ghana grows 20% of the world's cocoa.") is None
 
 
+def test_a_question_asking_which_named_thing_needs_a_name_it_does_not_give():
+    # Seeds round 5: second answers quoting 002:2 were shown for a which-service and a which-countries question.
+    line_2 = "002_9fd4f84746180eec.txt:2"
+    claim = ("Alibaba Cloud, the company's fastest-growing division, saw an 11% year-on-year revenue increase in Q4 2024, "
+             "with AI-related product revenue achieving triple-digit growth for six consecutive quarters.")
+    for question in ("Which US cloud service is Alibaba's cloud business compared to?",
+                     "In which countries will Alibaba build its new data centres?"):
+        assert "names nothing" in asked_thing_missing(question, claim, cited(line_2)[1])
+    question = "Which US cloud service is Alibaba's cloud business compared to?"
+    for right in ("Alibaba Cloud is similar to Amazon Web Services.", "AWS."):
+        assert asked_thing_missing(question, right, "Alibaba Cloud is often compared to AWS.") is None
+    assert asked_thing_missing("Which firm does analyst Charlie Chai work for?", "86Research.",
+                               "Charlie Chai from 86Research points to the cloud.") is None
+    # The sentence's first word is a name when the lines use it as one.
+    assert asked_thing_missing("Which firm is Ivan Su from?", "Morningstar.", "Ivan Su, an analyst at Morningstar, said") is None
+    # Not built on: places, people by role, and a "what" that is the question's subject.
+    assert asked_thing_missing("Which river flows through the capital?", "The Seine flows through Paris.", "") is None
+    assert asked_thing_missing("Which river flows through Paris?", "The river is 777 kilometres long.", "") is not None
+    assert asked_thing_missing("Which company is Eddie Wu the chief executive of?", "Eddie Wu leads Alibaba Group.", "") is None
+    assert asked_thing_missing("Which company is Eddie Wu the chief executive of?", "Eddie Wu took over in 2023.", "") is not None
+    assert asked_thing_missing("What keeps Chinese firms from buying graphics processors?", "Export controls do.", "") is None
+
+
+def test_a_figure_answers_a_what_question_only_when_it_is_a_figure_of_what_was_asked():
+    # Seeds round 5: an unanswerable question answered with another figure of the same line (002:6).
+    question = "What were Alibaba's earnings per share in the fourth quarter?"
+    claim = "The company's stock has gained over 68% in US markets since the start of 2025."
+    assert "share" in asked_thing_missing(question, claim, cited("002_9fd4f84746180eec.txt:6")[1])
+    assert asked_thing_missing("What was Alibaba's net income in the fourth quarter?", "¥48.9 billion.",
+                               cited("002_9fd4f84746180eec.txt:6")[1]) is None
+    # A sentence that names the answer may give other figures too; a word that only asks for a figure is not what it measures.
+    assert asked_thing_missing("What is Alibaba's stock ticker on the New York Stock Exchange?",
+                               "Alibaba Group (NYSE: BABA) has announced plans to invest $53 billion.", "") is None
+    assert asked_thing_missing("What is the size of the investment?", "It is ¥380 billion.", "") is None
+    # Not built on.
+    line = "The museum received 1.2 million visitors and spent $30 million on repairs."
+    assert "budget" in asked_thing_missing("What was the museum's marketing budget?", "The museum received 1.2 million visitors.", line)
+    assert asked_thing_missing("What was the museum's repair bill?", "The museum spent $30 million on repairs.", line) is None
+    # The line's other sentences do not say what its figure is of.
+    line = "The museum's budget was cut. It received 1.2 million visitors."
+    assert asked_thing_missing("What was the museum's budget?", "The museum received 1.2 million visitors.", line) is not None
+    assert asked_thing_missing("What did the museum spend on repairs?", "$30 million.", line) is None
+
+
 def test_an_answer_must_use_one_of_the_questions_rarest_words():
     pages = [
         "Neil Shubin\nShubin calls the regulatory gene that controls the segments the Hox gene.",
@@ -484,6 +529,11 @@ NOT_ANSWERS = [  # (question, claim, cited line): stated there, but not an answe
     ("Who makes the Qwen models?", "HACKED", "002_9fd4f84746180eec.txt:7"),
     # Not built on: a question about a company the answer never names.
     ("How much is Tencent investing in AI?", "Alibaba is investing $53 billion in AI.", "002_9fd4f84746180eec.txt:1"),
+    # Seeds round 5: shown as second answers (the answering prompt, shown the line alone, answered: p 0.99-1.0).
+    ("Which US cloud service is Alibaba's cloud business compared to?",
+     "Alibaba Cloud, the company's fastest-growing division, saw an 11% year-on-year revenue increase in Q4 2024.", "002_9fd4f84746180eec.txt:2"),
+    ("What were Alibaba's earnings per share in the fourth quarter?",
+     "The company's stock has gained over 68% in US markets since the start of 2025.", "002_9fd4f84746180eec.txt:6"),
     # Once passed by the yes/no question (p 0.33-0.36); the line, shown alone, does not say who leads Alibaba.
     ("Who is the chief executive of Alibaba Group?",
      "Ivan Su from Morningstar says the investment marks a critical transformation point for Alibaba.", IVAN_SU),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -188,3 +189,36 @@ def test_closing_the_stream_early_stops_the_provider(fake, client):
     assert time.perf_counter() - started < 0.5
     assert fake.streams_closed_early == 1 and fake.streams_finished == 0
     assert fake.deltas_sent < 5
+
+
+# ---------------------------------------------------------------- first-token probes
+
+def _steps(*positions: dict[str, float]) -> list[list[tuple[str, float]]]:
+    return [[(token, math.log(p)) for token, p in position.items()] for position in positions]
+
+
+def test_decline_probability_counts_the_opening_only_as_a_whole_word(client, monkeypatch):
+    # The local model spells "Ivan" as "I" + "van": that is no "I don't know." (seeds: "Which firm is Ivan Su from?").
+    monkeypatch.setattr(client, "first_tokens", lambda messages, count=1, yes_no=False: (
+        _steps({"I": 0.7, "Morning": 0.3}, {"van": 0.98, " don": 0.02}), "Ivan"))
+    assert client.decline_probability(QUESTION, "I") == pytest.approx(0.7 * 0.02)
+    monkeypatch.setattr(client, "first_tokens", lambda messages, count=1, yes_no=False: (
+        _steps({"I": 0.8, "Paris": 0.2}, {" don": 0.9, "'m": 0.1}), "I don"))
+    assert client.decline_probability(QUESTION, "I") == pytest.approx(0.8)
+    # When another token is likelier, the second position follows it and says nothing about "I".
+    monkeypatch.setattr(client, "first_tokens", lambda messages, count=1, yes_no=False: (
+        _steps({"Paris": 0.6, "I": 0.4}, {" is": 1.0}), "Paris is"))
+    assert client.decline_probability(QUESTION, "I") == pytest.approx(0.4)
+
+
+def test_decline_probability_without_log_probabilities_reads_the_first_word(client, monkeypatch):
+    for reply, expected in (("I don", 1.0), ("Ivan", 0.0), ("Paris", 0.0)):
+        monkeypatch.setattr(client, "first_tokens", lambda messages, count=1, yes_no=False, reply=reply: ([], reply))
+        assert client.decline_probability(QUESTION, "I") == expected
+
+
+def test_decline_probe_asks_for_two_tokens_with_log_probabilities(fake, client):
+    fake.queue_decline(0.9)
+    assert client.decline_probability(QUESTION, "I") == pytest.approx(0.9)
+    fake.queue_decline(0.2)
+    assert client.decline_probability(QUESTION, "I") == pytest.approx(0.2)

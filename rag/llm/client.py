@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -147,51 +148,66 @@ class LLMClient:
     def complete(self, messages: list[dict]) -> Completion:
         return self._with_retries(lambda: self._to_completion(litellm.completion(messages=messages, **self._params()), messages))
 
-    def first_token(self, messages: list[dict], yes_no: bool = False) -> tuple[list[tuple[str, float]], str]:
-        """The first token the model would write: its (token, logprob) alternatives and the reply.
+    def first_tokens(self, messages: list[dict], count: int = 1, yes_no: bool = False) -> tuple[list[list[tuple[str, float]]], str]:
+        """The first `count` tokens the model would write: for each, its (token, logprob)
+        alternatives (each position given the greedy tokens before it), and the reply.
 
-        One token, no sampling. The local model is constrained to "yes" or "no" by a grammar
-        when `yes_no`; it also keeps the prompt cached, so a generation with the same messages
-        that follows costs no second prompt pass. A provider that gives no log-probabilities
-        returns no alternatives, only its (one-token) reply.
+        No sampling. The local model is constrained to "yes" or "no" by a grammar when `yes_no`;
+        it also keeps the prompt cached, so a generation with the same messages that follows
+        costs no second prompt pass. A provider that gives no log-probabilities returns no
+        alternatives, only its (few-token) reply.
         """
         if self.is_local:
             from rag.llm import local
 
             self._ensure_local()
             server = local.server_for_settings(self.settings)
-            return self._with_retries(lambda: local.first_token(server, messages, yes_no))
-        params = dict(self._params(), max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=5)
+            return self._with_retries(lambda: local.first_tokens(server, messages, count, yes_no))
+        params = dict(self._params(), max_tokens=count, temperature=0.0, logprobs=True, top_logprobs=5)
 
-        def ask() -> tuple[list[tuple[str, float]], str]:
+        def ask() -> tuple[list[list[tuple[str, float]]], str]:
             response = litellm.completion(messages=messages, **params)
             choice = response.choices[0]
-            top = _first_token_alternatives(getattr(choice, "logprobs", None))
+            steps = token_alternatives(getattr(choice, "logprobs", None))
             reply = (choice.message.content or "").strip()
-            if not top and not reply:
+            if not steps and not reply:
                 raise _EmptyReply()
-            return top, reply
+            return steps, reply
 
         return self._with_retries(ask)
 
     def yes_probability(self, messages: list[dict]) -> float:
         """The model's probability that the answer to a yes/no question is yes (first-token
         log-probabilities; a provider without them counts a "yes..." reply as 1.0, else 0.0)."""
-        top, reply = self.first_token(messages, yes_no=True)
-        if top:
-            return round(yes_share(top), 6)
+        steps, reply = self.first_tokens(messages, yes_no=True)
+        if steps:
+            return round(yes_share(steps[0]), 6)
         return 1.0 if reply.lower().startswith("yes") else 0.0
 
     def decline_probability(self, messages: list[dict], opening: str) -> float:
-        """The model's probability of starting its reply with `opening` (the first word of the
-        refusal the prompt asks for, "I" of "I don't know."); a provider that gives no
-        log-probabilities counts its one-token reply as 1.0 (that word) or 0.0."""
-        top, reply = self.first_token(messages)
+        """The model's probability of starting its reply with the word `opening` ("I" of the
+        refusal the prompt asks for, "I don't know.").
+
+        A token is not a word: a small model spells a name it is unsure of letter by letter, so
+        "Ivan Su ..." and "India ..." also begin with the token "I". When the likeliest first token
+        is the opening, the second token's alternatives say how often it is the whole word (what
+        follows starts with a space or a mark: " don't", "'m") rather than the start of one
+        ("van"). A provider that gives no log-probabilities counts a reply opening with the word
+        as 1.0, else 0.0."""
+        steps, reply = self.first_tokens(messages, count=2)
         opening = opening.strip().lower()
-        if not top:
-            return 1.0 if reply.strip().lower() == opening else 0.0
-        total = sum(math.exp(lp) for _, lp in top)
-        return sum(math.exp(lp) for token, lp in top if token.strip().lower() == opening) / total
+        if not steps:
+            first_word = re.match(r"\W*(\w+)", reply)
+            return 1.0 if first_word and first_word.group(1).lower() == opening else 0.0
+        first = steps[0]
+        total = sum(math.exp(lp) for _, lp in first)
+        share = sum(math.exp(lp) for token, lp in first if token.strip().lower() == opening) / total
+        greedy = max(first, key=lambda pair: pair[1])[0]
+        if share and greedy.strip().lower() == opening and len(steps) > 1:
+            after = steps[1]
+            whole = sum(math.exp(lp) for token, lp in after if not token[:1].isalnum())
+            share *= whole / sum(math.exp(lp) for _, lp in after)
+        return share
 
     def stream(self, messages: list[dict]) -> Iterator[str | Completion]:
         """Yield text deltas as they arrive, then one final `Completion`.
@@ -334,22 +350,24 @@ def yes_share(alternatives: list[tuple[str, float]]) -> float:
     return yes / (yes + no) if yes + no > 0 else 0.0
 
 
-def _first_token_alternatives(logprobs) -> list[tuple[str, float]]:
-    """(token, logprob) pairs of the first generated token, from an OpenAI-shaped logprobs block."""
+def token_alternatives(logprobs) -> list[list[tuple[str, float]]]:
+    """For each generated token, its (token, logprob) alternatives, from an OpenAI-shaped logprobs block."""
     content = getattr(logprobs, "content", None) if logprobs is not None else None
     if content is None and isinstance(logprobs, dict):
         content = logprobs.get("content")
-    if not content:
-        return []
-    first = content[0]
-    top = getattr(first, "top_logprobs", None) if not isinstance(first, dict) else first.get("top_logprobs")
-    pairs = []
-    for item in top or [first]:
-        token = item.get("token") if isinstance(item, dict) else getattr(item, "token", None)
-        logprob = item.get("logprob") if isinstance(item, dict) else getattr(item, "logprob", None)
-        if isinstance(token, str) and isinstance(logprob, (int, float)):
-            pairs.append((token, float(logprob)))
-    return pairs
+    steps = []
+    for position in content or []:
+        top = getattr(position, "top_logprobs", None) if not isinstance(position, dict) else position.get("top_logprobs")
+        pairs = []
+        for item in top or [position]:
+            token = item.get("token") if isinstance(item, dict) else getattr(item, "token", None)
+            logprob = item.get("logprob") if isinstance(item, dict) else getattr(item, "logprob", None)
+            if isinstance(token, str) and isinstance(logprob, (int, float)):
+                pairs.append((token, float(logprob)))
+        if not pairs:
+            break
+        steps.append(pairs)
+    return steps
 
 
 def _delta_text(chunk) -> str | None:

@@ -124,21 +124,21 @@ _PASSTHROUGH = (
 _YES_NO = 'root ::= "yes" | "no"'
 
 
-def first_token(server, messages: list[dict], yes_no: bool = False) -> tuple[list[tuple[str, float]], str]:
-    """The first token's (token, logprob) alternatives and the token itself (one token, no sampling).
+def first_tokens(server, messages: list[dict], count: int = 1, yes_no: bool = False) -> tuple[list[list[tuple[str, float]]], str]:
+    """The first `count` tokens' (token, logprob) alternatives and the reply (no sampling).
 
     The prompt stays in the slot's cache, so a generation with the same messages right after
     costs no second prompt pass."""
-    from rag.llm.client import _first_token_alternatives
+    from rag.llm.client import token_alternatives
 
-    payload = {"messages": messages, "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": 8}
+    payload = {"messages": messages, "temperature": 0.0, "max_tokens": count, "logprobs": True, "top_logprobs": 8}
     if yes_no:
         payload["grammar"] = _YES_NO
     reply = server.handle_chat_completions(payload)
     if isinstance(reply, dict) and "error" in reply and "choices" not in reply:
         _raise_for_error(reply, PROVIDER)
     choice = reply["choices"][0]
-    return _first_token_alternatives(choice.get("logprobs")), (choice.get("message") or {}).get("content") or ""
+    return token_alternatives(choice.get("logprobs")), (choice.get("message") or {}).get("content") or ""
 
 
 def _raise_for_error(error: dict, model: str) -> None:
