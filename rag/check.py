@@ -9,6 +9,7 @@ Cheapest first:
      left to the judge: "New York Stock Exchange" against "NYSE");
    - a word the sentence takes from the question that the cited lines never use ("edited the
      article" put around a name the line gives for something else);
+   - a year the question asks about that the cited document never gives (it is about another period);
    and, for "answers":
    - a how-much, how-many or when question answered without a figure or a date, a question in
      yuan (or percent) answered in dollars, a how-many question answered in money, a who-question
@@ -136,6 +137,7 @@ _TIME_SPAN = re.compile(
     rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORD_CHOICES})[\s-]+(?:(?:consecutive|straight|full|more)\s+)?{_TIME_UNITS}\b", re.I
 )
 _CHOICE = re.compile(r"\bor\b", re.I)
+_YEAR = re.compile(r"(?<![\d.,$£€¥])\b(1[5-9]\d\d|20\d\d)\b(?![.,]\d|\s*(?:%|percent|per cent|million|billion|yuan|dollars))", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
 
 
@@ -235,6 +237,11 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     the names of the cited documents' titles: a document's lines speak of its subject as "he",
     "the show" ("Andre Gunder Frank" on a page titled so; "Guy's Grocery Games" asked in lower case).
     """
+    # A year the question asks about that the cited document never gives: the document is about
+    # another period ("Who won the 2022 prize?" answered from the 2021 report).
+    for year in _YEAR.findall(question):
+        if not re.search(rf"(?<!\d){year}(?!\d)", document_text):
+            return RuleResult(f"the cited document never mentions {year}, which the question asks about")
     lines_text = "\n".join(e.text for e in evidence)
     claim_names = _names_of(claim, document_text)
     given_numbers = numbers(question) & numbers(document_text)

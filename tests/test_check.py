@@ -205,6 +205,20 @@ def test_the_subject_of_a_documents_title_need_not_be_on_the_line():
                                  f"{show}\n{shot}", show).reason
 
 
+def test_a_year_the_question_asks_about_must_be_in_the_cited_document():
+    line = "The prize was won by Ana Ruiz, the committee said on Monday."
+    found = find_evidence("Ana Ruiz won the prize.", "prize.txt", 3, line)
+    reason = rule_check("Ana Ruiz won the prize.", [found], "Who won the 2022 prize?", f"The 2021 prize\n\n{line}").reason
+    assert reason and "2022" in reason
+    assert rule_check("Ana Ruiz won the prize.", [found], "Who won the 2022 prize?", f"The 2022 prize\n\n{line}").reason is None
+    # A figure is not a year: "1,500 visitors", "$2000", "2000 yuan".
+    for question in ("Who counted 1,500 visitors?", "Who paid $2000 for it?", "Who paid 2000 yuan?"):
+        assert rule_check("Ana Ruiz did.", [find_evidence("Ana Ruiz did.", "prize.txt", 3, line)], question, line).reason is None
+    # Seeds: the year is in the cited article, not on the line.
+    claim = "Alibaba's revenue rose 8% to ¥280.2 billion."
+    assert rule("What was Alibaba's revenue in the fourth quarter of 2024?", claim, "002_9fd4f84746180eec.txt:6") is None
+
+
 def test_figures_repeated_from_the_question_need_only_be_in_the_document():
     claim = "In the fourth quarter of 2024, net income was ¥48.9 billion."
     assert rule("What was net income in the fourth quarter of 2024?", claim, "002_9fd4f84746180eec.txt:6") is None
