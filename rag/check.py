@@ -14,15 +14,21 @@ Cheapest first:
    - a how-much, how-many or when question answered without a figure or a date, a question in
      yuan (or percent) answered in dollars, a how-many question answered in money, a who-question
      answered without a name;
+   - a which-question asking for a named kind of thing (a country, a firm) answered with no name
+     the question does not already give, and a figure answering a what-question that is not a
+     figure of what it asks for ("the stock gained 68%" for earnings per share);
+   - a who-question about a role ("Who is the chief executive ...?") answered with a person
+     whom neither the sentence nor the cited sentences naming them give that role;
    - a question about named things (Ming-Chi Kuo) answered by a sentence whose words and cited
      lines name none of them;
    - a question whose two rarest words (of words at most 2% of the documents use) the sentence, its
      lines and their titles never use (it is about something else on the same page).
-2. The judge: the language model asked one yes/no question at a time ("states": do these words of
-   the line state the claim? "answers": does the claim answer the question?), read as the
-   probability of "yes" from its first token. Its instructions and examples are one fixed prompt
-   prefix (`prompts/judge.txt`), which llama.cpp keeps cached, so a check costs only the tokens
-   of the line, the claim and the question.
+2. The judge: "states" is the language model asked a yes/no question (do these words of the line
+   state the claim?), read as the probability of "yes" from its first token; its instructions and
+   examples are one fixed prompt prefix (`prompts/judge.txt`), which llama.cpp keeps cached, so a
+   check costs only the tokens of the line, the claim and the question. "answers" is read off the
+   answering prompt shown only the cited lines: the probability that the model would not reply
+   "I don't know." (see ClaimJudge).
 A near-verbatim claim (nearly all its words in the supporting sentence of the line, and no rule
 broken) counts as stated without asking the judge.
 
@@ -130,6 +136,19 @@ _NAMED_KINDS = content_words(
     "university college school team club band service services platform network newspaper magazine channel party "
     "person people man woman analyst president king queen leader executive founder player actor actress singer "
     "author writer artist director scientist language religion ship planet"
+)
+# Roles a who-question asks a person's name for ("Who is the chief executive of ..."): chosen as
+# titles and jobs people hold, not on any one question.
+_ROLES = content_words(
+    "ceo cfo coo cto chief executive officer chairman chairwoman chair president founder cofounder co-founder "
+    "director head leader owner manager coach captain governor mayor minister secretary spokesperson spokesman "
+    "spokeswoman analyst author writer editor creator inventor designer architect producer composer "
+    "chancellor premier senator judge commander general principal dean partner investor economist"
+)
+_ASKED_ROLE = re.compile(
+    r"^\s*who\s+(?:is|was|are|were)\s+(?:(?:the|a|an)\s+)?(?:(?:current|new|former|then)\s+)?(?:\S+['’]s\s+)?"
+    r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|who|that|behind|mentioned)\b)[A-Za-z][A-Za-z-]*\s*){1,3})",
+    re.I,
 )
 # A capitalised run ("Alibaba Cloud", "Amazon Web Services", "86Research"): a name, or a name joined to one.
 _NAME_RUN = re.compile(r"\b\d*[A-Z][A-Za-z0-9]*(?:['’]s)?(?:\s+(?:of\s+|the\s+|de\s+|and\s+)?\d*[A-Z][A-Za-z0-9]*(?:['’]s)?)*")
@@ -479,7 +498,9 @@ def answer_type_missing(question: str, claim: str) -> str | None:
 
 
 def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
-    """What a what/which question asks for, missing from its answer:
+    """What a who/what/which question asks for, missing from its answer:
+    - a person named for a who-question asking for a role (a chief executive, an analyst) whom
+      neither the sentence nor the cited sentences naming them give that role;
     - a figure given for a what-question whose words for what it measures ("earnings per share")
       neither the sentence nor the cited sentences giving the figure use: it is a figure of
       something else ("the stock has gained 68%");
@@ -487,6 +508,9 @@ def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms:
       cloud service) answered with no name the question does not already hold ("Alibaba Cloud ...
       saw an 11% revenue increase" for "Which US cloud service is Alibaba's cloud business compared to?").
     """
+    role = _asked_role(question)
+    if role:
+        return _role_missing(question, claim, evidence_text, role, synonyms)
     found = _ASKED_FOR.match(question)
     if not found:
         return None
@@ -510,6 +534,30 @@ def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms:
         if len(unsaid) == len(measured):
             return f"it does not say its figure is of {' or '.join(unsaid)}, which the question asks for"
     return None
+
+
+def _asked_role(question: str) -> set[str]:
+    """The role words of "Who is the chief executive of ...", "Who is Alibaba's CEO?"; none for
+    "Who is Eddie Wu?" or "Who makes the Qwen models?"."""
+    found = _ASKED_ROLE.match(question)
+    return _loose_words(found.group("words")) & _ROLES if found else set()
+
+
+def _role_missing(question: str, claim: str, evidence_text: str, role: set[str], synonyms: Synonyms | None) -> str | None:
+    """A person named in answer to a who-question about a role, where neither the sentence nor the
+    cited sentences naming them give them that role (or a word meaning it): someone else on the
+    page ("Ivan Su from Morningstar says ..." for "Who is the chief executive of Alibaba Group?")."""
+    new_names = _new_names(question, claim, evidence_text)
+    if not new_names:
+        return None  # answer_type_missing speaks of answers naming no one
+    around = "\n".join([claim] + [s.text for s in split_sentences(evidence_text) if any(name in s.text for name in new_names)])
+    written = _as_written(question, role)
+    if any(mentions(around, word) for word in written):
+        return None
+    unsaid = written if synonyms is None else synonyms.without_synonym(written, around)
+    if len(unsaid) < len(written):
+        return None
+    return f"it does not say who is the {' '.join(unsaid)}, which the question asks"
 
 
 def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:

@@ -163,9 +163,12 @@ def test_chat_page_runs_under_its_content_security_policy(browser, modelless_url
 
 
 def ask(page, question: str):
+    # Wait for this question's reply: an earlier one on the page is already done.
+    done_before = page.locator(DONE).count()
     page.fill("#question", question)
     page.press("#question", "Enter")
-    page.wait_for_selector(DONE, timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function("([selector, count]) => document.querySelectorAll(selector).length > count",
+                           arg=[DONE, done_before], timeout=ANSWER_TIMEOUT_MS)
     return page.locator(DONE).last
 
 

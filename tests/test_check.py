@@ -295,6 +295,27 @@ def test_a_question_asking_which_named_thing_needs_a_name_it_does_not_give():
     assert asked_thing_missing("What keeps Chinese firms from buying graphics processors?", "Export controls do.", "") is None
 
 
+def test_a_who_question_about_a_role_needs_the_person_named_to_hold_it(real_embedder):
+    synonyms = Synonyms(real_embedder.encode, Settings().claim_synonym_similarity)
+    ivan_su = "Ivan Su from Morningstar says the investment marks a critical transformation point for Alibaba."
+    for question in ("Who is the chief executive of Alibaba Group?", "Who is Alibaba's CEO?"):
+        reason = asked_thing_missing(question, ivan_su, cited(IVAN_SU)[1], synonyms)
+        assert reason is not None and "the question asks" in reason
+    eddie_wu = cited("001_aadfbd5aacc872f0.txt:16")[1]  # "Eddie Wu, Alibaba's CEO, articulated ..."
+    assert asked_thing_missing("Who is Alibaba's CEO?", "Eddie Wu.", eddie_wu) is None
+    assert asked_thing_missing("Who is the chief executive of Alibaba Group?", "Eddie Wu.", eddie_wu, synonyms) is None
+    # Not built on: the role in the line, said of another person; a question naming the person, not a role.
+    line = "Art Modell, the team's owner, moved the Browns to Baltimore in 1996, with Bill Belichick as head coach."
+    question = "who was the coach of the cleveland browns when they moved to baltimore"
+    assert asked_thing_missing(question, "Bill Belichick was the coach.", line, synonyms) is None
+    assert asked_thing_missing(question, "Art Modell moved the Browns.", "Art Modell, the team's owner, moved the Browns.",
+                               synonyms) is not None
+    assert asked_thing_missing("Who is Eddie Wu?", "Eddie Wu is an executive.", "") is None
+    analysts = "Bloomberg Intelligence analysts Robert Lea and Jasmine Lyu cautioned that AGI needs breakthroughs."
+    assert asked_thing_missing("Who are the Bloomberg Intelligence analysts who cautioned about AGI?",
+                               "Robert Lea and Jasmine Lyu cautioned that AGI needs breakthroughs.", analysts, synonyms) is None
+
+
 def test_a_figure_answers_a_what_question_only_when_it_is_a_figure_of_what_was_asked():
     # Seeds round 5: an unanswerable question answered with another figure of the same line (002:6).
     question = "What were Alibaba's earnings per share in the fourth quarter?"
