@@ -316,6 +316,27 @@ def test_a_who_question_about_a_role_needs_the_person_named_to_hold_it(real_embe
                                "Robert Lea and Jasmine Lyu cautioned that AGI needs breakthroughs.", analysts, synonyms) is None
 
 
+def test_a_question_about_a_person_by_role_is_not_answered_by_someone_else(real_embedder):
+    # Seeds round 6 (seeds-049): the Morningstar analyst's words given for the company's boss's.
+    synonyms = Synonyms(real_embedder.encode, Settings().claim_synonym_similarity)
+    question = "How did the company's boss characterise the opening that AI presents?"
+    ivan_su = "Ivan Su from Morningstar adds that this investment marks a critical transformation point for Alibaba."
+    assert "boss" in asked_thing_missing(question, ivan_su, cited(IVAN_SU)[1], synonyms)
+    # The line calls him "CEO": another word for whoever leads the company.
+    boss = cited("002_9fd4f84746180eec.txt:3")[1]
+    assert asked_thing_missing(question, "Eddie Wu described AI as a once-in-a-generation opportunity.", boss, synonyms) is None
+    assert asked_thing_missing(question, "He called it a once-in-a-generation opportunity.", boss, synonyms) is None
+    # Not built on: anyone's analysts are not one person; a person the question names is not new.
+    analysts = "Wedbush's Daniel Ives said the plan is a game-changer."
+    assert asked_thing_missing("How did analysts react to the plan?", analysts, analysts, synonyms) is None
+    assert asked_thing_missing("When did the company's founder Jack Ma step down?", "Jack Ma stepped down in 2019.",
+                               "Jack Ma stepped down in 2019.", synonyms) is None
+    line = "The mayor, Anne Hidalgo, opened the bridge. Engineer Marc Mimram designed it."
+    assert asked_thing_missing("What did the city's mayor open?", "Anne Hidalgo opened the bridge.", line, synonyms) is None
+    assert "mayor" in asked_thing_missing("What did the city's mayor say?", "Marc Mimram designed the bridge.",
+                                          "Engineer Marc Mimram designed it.", synonyms)
+
+
 def test_a_figure_answers_a_what_question_only_when_it_is_a_figure_of_what_was_asked():
     # Seeds round 5: an unanswerable question answered with another figure of the same line (002:6).
     question = "What were Alibaba's earnings per share in the fourth quarter?"
