@@ -31,7 +31,8 @@ Cheapest first:
    check costs only the tokens of the line, the claim and the question. "answers" is read off the
    answering prompt shown only the cited lines: the probability that the model would not reply
    "I don't know." (see ClaimJudge).
-A near-verbatim claim (nearly all its words in the supporting sentence of the line, and no rule
+Words are compared by stem, and by dictionary form where a stemmer keeps irregular forms apart
+("wrote" and "written"). A near-verbatim claim (nearly all its words in the supporting sentence of the line, and no rule
 broken) counts as stated without asking the judge.
 
 The thresholds are settings; evals/README.md says which dev sets they were chosen on.
@@ -57,6 +58,7 @@ from rag.text import (
     Quantity,
     Sentence,
     content_words,
+    lemmas,
     mask_quantities,
     names,
     numbers,
@@ -380,6 +382,8 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
         asked_for &= _MEASURE_WORDS
     evidence = _loose_words(evidence_text) | asked_for
     echoed = _as_written(question, (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others)
+    said = lemmas(evidence_text)
+    echoed = [word for word in echoed if not lemmas(word) & said]  # "wrote" for the line's "written"
     return synonyms.without_synonym(echoed, evidence_text) if synonyms else echoed
 
 
@@ -634,10 +638,14 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
         specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _SPECIFIC_SHARE, _GENERIC_QUESTION_WORDS))
         if specific and not specific & content_words(said):
             words = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", question) if content_words(w) & specific})
-            return f"it does not speak of {' or '.join(words)}, which the question is about"
+            # "wrote" is the sentence's "written": irregular forms a stemmer keeps apart.
+            if not lemmas(" ".join(words)) & lemmas(said):
+                return f"it does not speak of {' or '.join(words)}, which the question is about"
     topic = content_words(question) - _GENERIC_QUESTION_WORDS
     if not asked and topic and not topic & content_words(said):
-        return "it is not about what the question asks about"
+        topic_words = [w for w in re.findall(r"[A-Za-z]+", question) if content_words(w) & topic]
+        if not lemmas(" ".join(topic_words)) & lemmas(said):
+            return "it is not about what the question asks about"
     # (A choice question, "is Wellington in the North or South Island", is answered by repeating a part.)
     if content_words(claim) and content_words(claim) <= content_words(question) and not _CHOICE.search(question):
         return "it only repeats the question"

@@ -327,6 +327,19 @@ def _stem(word: str) -> str:
     return _english_stemmer().stemWord(word)
 
 
+@lru_cache(maxsize=65536)
+def _lemma(word: str) -> str:
+    import simplemma
+
+    return simplemma.lemmatize(word, lang="en")
+
+
+def lemmas(text: str) -> set[str]:
+    """The dictionary forms of the text's words, lower-cased: "wrote" and "written" are "write",
+    "children" is "child", which a stemmer keeps apart (simplemma's English table)."""
+    return {_lemma(word.lower()) for word in re.findall(r"[A-Za-z]+", text)}
+
+
 def word_sequence(text: str) -> list[str]:
     """The content words of the text in order: lower-cased, stemmed, stop words removed, numbers canonical."""
     found = []
