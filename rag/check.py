@@ -382,8 +382,9 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
         asked_for &= _MEASURE_WORDS
     evidence = _loose_words(evidence_text) | asked_for
     echoed = _as_written(question, (_loose_words(claim) & _loose_words(question)) - evidence - left_to_others)
-    said = lemmas(evidence_text)
-    echoed = [word for word in echoed if not lemmas(word) & said]  # "wrote" for the line's "written"
+    if echoed:  # "wrote" for the line's "written"; most sentences echo nothing, so the lines' lemmas wait
+        said = lemmas(evidence_text)
+        echoed = [word for word in echoed if not lemmas(word) & said]
     return synonyms.without_synonym(echoed, evidence_text) if synonyms else echoed
 
 
