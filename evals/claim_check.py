@@ -96,9 +96,9 @@ def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documen
     }
     if pair["answers"] is not None:
         line = ContextLine(pair["source"], pair["line"], evidence.text.strip())
-        ok, _, reason = checker.answers(pair["question"], pair["claim"], [line], f"{evidence.text}\n{title}", frequencies)
-        record.update(answered=ok, answers_decided_by="judge" if "answers" in judge.asked else "rule",
-                      answers_rule_reason=None if "answers" in judge.asked else reason, p_answers=judge.asked.get("answers"))
+        judged = checker.answers(pair["question"], pair["claim"], [line], f"{evidence.text}\n{title}", frequencies)
+        record.update(answered=judged.answers, answers_decided_by="judge" if "answers" in judge.asked else "rule",
+                      answers_rule_reason=None if "answers" in judge.asked else judged.reason, p_answers=judge.asked.get("answers"))
     record["seconds"] = round(time.perf_counter() - started, 3)
     record["claim"] = pair["claim"]
     return record

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.check import (
-    ClaimChecker, ClaimJudge, LineEvidence, StatesVerdict, find_evidence, line_spans, subject_missing, word_coverage,
+    AnswersVerdict, ClaimChecker, ClaimJudge, LineEvidence, StatesVerdict, find_evidence, line_spans, subject_missing,
+    word_coverage,
 )
 from rag.citations import (
     ContextLine,
@@ -196,8 +197,8 @@ class _AnswerChecker:
         self.stated += 1
         checks = {"states": verdict.probability}
         if not self.answered:
-            answers, probability, reason = self._answers(claim, verdict)
-            if not answers and not invented and self._off_subject(claim, verdict):
+            judged = self._answers(claim, verdict)
+            if not judged.answers and not invented and self._off_subject(claim, verdict):
                 # Stated by a line that is not about what was asked (a title line, a neighbour): another
                 # shown line may state it and be about the question ("Andre Gunder Frank." copied from
                 # the title, stated with the book's name on line 3).
@@ -208,15 +209,15 @@ class _AnswerChecker:
                     if not attempt.stated:
                         continue
                     retry = self._answers(claim, attempt)
-                    if retry[0]:
-                        verdict, repaired, (answers, probability, reason) = attempt, True, retry
+                    if retry.answers:
+                        verdict, repaired, judged = attempt, True, retry
                         self.repaired += 1
                         checks["states"] = verdict.probability
                         break
-            checks["answers"] = probability
-            checked.answers = answers
-            if not answers:
-                checked.check.reason = reason
+            checks["answers"] = judged.probability
+            checked.answers = judged.answers
+            if not judged.answers:
+                checked.check.reason = judged.reason
         self.judge_ms += (time.perf_counter() - started) * 1000
         # A quoted fragment is shown as the whole sentence it was copied from: the document's own
         # words, with their context ("Field's Market ..." -> "Season 1 was shot inside ...").
@@ -228,7 +229,10 @@ class _AnswerChecker:
         checked.citations = [self._citation(e, verdict.probability, repaired, checks) for e in verdict.evidence]
         checked.check.citations = [c.label for c in checked.citations]
         if not self.answered and not checked.answers:
-            self.held.append(checked)
+            # Stated but not an answer: context, shown once a sentence answers, unless it is about
+            # someone or something else than what was asked (the analyst's words for the boss's).
+            if not judged.elsewhere:
+                self.held.append(checked)
             return []
         checked.check.supported, checked.check.reason = True, None
         if self.answered:
@@ -240,9 +244,9 @@ class _AnswerChecker:
         self.held = []
         return shown
 
-    def _answers(self, claim: str, verdict: StatesVerdict) -> tuple[bool, float, str | None]:
+    def _answers(self, claim: str, verdict: StatesVerdict) -> AnswersVerdict:
         if self._off_subject(claim, verdict) == _TITLE_ONLY:
-            return False, 0.0, _TITLE_ONLY
+            return AnswersVerdict(False, 0.0, _TITLE_ONLY)
         lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page, end_line=e.end_line) for e in verdict.evidence]
         return self.checker.answers(self.question, claim, lines, self._said(verdict), self.frequencies)
 

@@ -518,12 +518,9 @@ def answer_type_missing(question: str, claim: str) -> str | None:
 
 
 def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
-    """What a who/what/which question asks for, missing from its answer:
+    """What a who/which question asks for, missing from its answer:
     - a person named for a who-question asking for a role (a chief executive, an analyst) whom
       neither the sentence nor the cited sentences naming them give that role;
-    - a figure given for a what-question whose words for what it measures ("earnings per share")
-      neither the sentence nor the cited sentences giving the figure use: it is a figure of
-      something else ("the stock has gained 68%");
     - a which/what question asking for a kind of thing only a name gives (a country, a firm, a
       cloud service) answered with no name the question does not already hold ("Alibaba Cloud ...
       saw an 11% revenue increase" for "Which US cloud service is Alibaba's cloud business compared to?").
@@ -531,25 +528,35 @@ def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms:
     role = _asked_role(question)
     if role:
         return _role_missing(question, claim, evidence_text, role, synonyms)
+    found = _ASKED_FOR.match(question)
+    if found and _asked_kinds(found) & _NAMED_KINDS and not _new_names(question, claim, evidence_text):
+        return "it names nothing the question does not, and the question asks which one"
+    return None
+
+
+def about_something_else(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
+    """A sentence about another person or another figure than the question's:
+    - someone the cited lines do not give the role of the person the question is about ("Ivan Su
+      from Morningstar adds ..." for "How did the company's boss characterise ...");
+    - a figure given for a what-question whose words for what it measures ("earnings per share")
+      neither the sentence nor the cited sentences giving the figure use: it is a figure of
+      something else ("the stock has gained 68%").
+    Unlike a sentence that only lacks the answer, such a sentence is not context for one that gives it.
+    """
+    if _asked_role(question):
+        return None
     subject = _subject_role(question)
     if subject and _new_names(question, claim, evidence_text) and not _holds_role(claim + "\n" + evidence_text, question, subject, synonyms):
-        # "Ivan Su from Morningstar adds ..." for "How did the company's boss characterise ...".
         return f"it is about someone the cited lines do not call the {' '.join(_as_written(question, subject))}, whom the question asks about"
     found = _ASKED_FOR.match(question)
-    if not found:
+    if not found or _asked_kinds(found) & _NAMED_KINDS:
         return None
-    asked_words = [_loose_words(w) for w in found.group("words").split()]
-    asked_for = set().union(*asked_words)
-    # "Which firm ...", "What company ...": not "What keeps Chinese firms ...", where "what" is the subject.
-    kinds = asked_for if found.group("wh").lower() == "which" else asked_words[0]
-    new_names = _new_names(question, claim, evidence_text)
-    if kinds & _NAMED_KINDS:
-        return None if new_names else "it names nothing the question does not, and the question asks which one"
+    asked_for = set().union(*(_loose_words(w) for w in found.group("words").split()))
     # The answer is a figure when the sentence adds one and no name ("BABA" answers a ticker question
     # in a sentence that also gives $53 billion).
     measured = asked_for - _MEASURE_WORDS - _GENERIC_QUESTION_WORDS
     new_figures = {q.number for q in quantities(claim) if not _part_of_a_name(claim, q)} - numbers(question)
-    if found.group("wh").lower() == "what" and measured and new_figures and not new_names:
+    if found.group("wh").lower() == "what" and measured and new_figures and not _new_names(question, claim, evidence_text):
         # What the figure is of: the sentence's words, and those of the line's sentences holding the figure.
         around = "\n".join([claim] + [s.text for s in split_sentences(evidence_text) if numbers(s.text) & new_figures])
         unsaid = _as_written(question, measured - _loose_words(around))
@@ -558,6 +565,14 @@ def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms:
         if len(unsaid) == len(measured):
             return f"it does not say its figure is of {' or '.join(unsaid)}, which the question asks for"
     return None
+
+
+def _asked_kinds(found: re.Match) -> set[str]:
+    """The words for the kind of thing a which/what question asks for: all of "Which US cloud
+    service ...", only the first of "What company ..." (not "What keeps Chinese firms ...", where
+    "what" is the subject)."""
+    asked_words = [_loose_words(w) for w in found.group("words").split()]
+    return set().union(*asked_words) if found.group("wh").lower() == "which" else asked_words[0]
 
 
 def _asked_role(question: str) -> set[str]:
@@ -747,6 +762,15 @@ class StatesVerdict:
         return sentence if len(sentence) > len(claim) and ordered_coverage(claim, sentence) == 1.0 else None
 
 
+@dataclass
+class AnswersVerdict:
+    answers: bool
+    probability: float
+    reason: str | None = None
+    # About another person, figure or topic than the question's: not even context for a sentence that answers.
+    elsewhere: bool = False
+
+
 class ClaimChecker:
     """Decides whether cited lines state a claim and whether the claim answers the question."""
 
@@ -787,13 +811,16 @@ class ClaimChecker:
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
     def answers(self, question: str, claim: str, lines: list[ContextLine], evidence_text: str = "",
-                frequencies: DocumentFrequencies | None = None) -> tuple[bool, float, str | None]:
+                frequencies: DocumentFrequencies | None = None) -> "AnswersVerdict":
         """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
         let the model answer (`evidence_text`: those lines and their titles, for the rules)."""
-        missing = (answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
-                   or subject_missing(question, claim, evidence_text, frequencies))
-        if missing:
-            return False, 0.0, missing
+        lacking = answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
+        if lacking:
+            return AnswersVerdict(False, 0.0, lacking)
+        elsewhere = (about_something_else(question, claim, evidence_text, self.synonyms)
+                     or subject_missing(question, claim, evidence_text, frequencies))
+        if elsewhere:
+            return AnswersVerdict(False, 0.0, elsewhere, elsewhere=True)
         probability = self.judge.answers(question, lines)
         ok = probability >= self.answers_threshold
-        return ok, probability, None if ok else "it does not answer the question"
+        return AnswersVerdict(ok, probability, None if ok else "it does not answer the question")

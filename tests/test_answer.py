@@ -358,6 +358,23 @@ def test_context_sentence_is_shown_once_a_later_one_answers(service, fake):
     assert all(s.supported for s in answer.sentences)
 
 
+def test_a_sentence_about_someone_else_is_not_shown_beside_the_answer(embedder, fake, tmp_path):
+    # Seeds round 6 (seeds-049): the analyst's words, held back for the company's boss's, were shown
+    # once a later sentence answered. Not built on: a mayor and an engineer.
+    svc = service_over(embedder, tmp_path, {
+        "bridge.txt": "City Bridge\n\nThe mayor, Anne Hidalgo, said the bridge was a gift to the city.\n"
+        "Engineer Marc Mimram said the bridge would carry ten thousand cyclists a day.\n",
+    })
+    fake.queue("Marc Mimram said the bridge would carry ten thousand cyclists a day [bridge.txt:4]. "
+               "Anne Hidalgo said the bridge was a gift to the city [bridge.txt:3].")
+    answer = svc.ask("What did the city's mayor say about the bridge?")
+    assert answer.status == "answered", answer.sentences
+    assert [s.supported for s in answer.sentences] == [False, True]
+    assert "mayor" in answer.sentences[0].reason
+    assert "Mimram" not in answer.answer and "gift" in answer.answer
+    assert [c.start_line for c in answer.citations] == [3]
+
+
 def test_brackets_that_are_not_citations_never_resolve(service, fake):
     fake.queue("Net income was ¥48.9 billion [sic] [7].")
     answer = service.ask(NET_INCOME_Q)

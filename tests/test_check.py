@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.check import (
+    about_something_else,
     asked_thing_missing,
     Synonyms,
     ClaimChecker,
@@ -322,19 +323,19 @@ def test_a_question_about_a_person_by_role_is_not_answered_by_someone_else(real_
     synonyms = Synonyms(real_embedder.encode, Settings().claim_synonym_similarity)
     question = "How did the company's boss characterise the opening that AI presents?"
     ivan_su = "Ivan Su from Morningstar adds that this investment marks a critical transformation point for Alibaba."
-    assert "boss" in asked_thing_missing(question, ivan_su, cited(IVAN_SU)[1], synonyms)
+    assert "boss" in about_something_else(question, ivan_su, cited(IVAN_SU)[1], synonyms)
     # The line calls him "CEO": another word for whoever leads the company.
     boss = cited("002_9fd4f84746180eec.txt:3")[1]
-    assert asked_thing_missing(question, "Eddie Wu described AI as a once-in-a-generation opportunity.", boss, synonyms) is None
-    assert asked_thing_missing(question, "He called it a once-in-a-generation opportunity.", boss, synonyms) is None
+    assert about_something_else(question, "Eddie Wu described AI as a once-in-a-generation opportunity.", boss, synonyms) is None
+    assert about_something_else(question, "He called it a once-in-a-generation opportunity.", boss, synonyms) is None
     # Not built on: anyone's analysts are not one person; a person the question names is not new.
     analysts = "Wedbush's Daniel Ives said the plan is a game-changer."
-    assert asked_thing_missing("How did analysts react to the plan?", analysts, analysts, synonyms) is None
-    assert asked_thing_missing("When did the company's founder Jack Ma step down?", "Jack Ma stepped down in 2019.",
+    assert about_something_else("How did analysts react to the plan?", analysts, analysts, synonyms) is None
+    assert about_something_else("When did the company's founder Jack Ma step down?", "Jack Ma stepped down in 2019.",
                                "Jack Ma stepped down in 2019.", synonyms) is None
     line = "The mayor, Anne Hidalgo, opened the bridge. Engineer Marc Mimram designed it."
-    assert asked_thing_missing("What did the city's mayor open?", "Anne Hidalgo opened the bridge.", line, synonyms) is None
-    assert "mayor" in asked_thing_missing("What did the city's mayor say?", "Marc Mimram designed the bridge.",
+    assert about_something_else("What did the city's mayor open?", "Anne Hidalgo opened the bridge.", line, synonyms) is None
+    assert "mayor" in about_something_else("What did the city's mayor say?", "Marc Mimram designed the bridge.",
                                           "Engineer Marc Mimram designed it.", synonyms)
 
 
@@ -342,21 +343,21 @@ def test_a_figure_answers_a_what_question_only_when_it_is_a_figure_of_what_was_a
     # Seeds round 5: an unanswerable question answered with another figure of the same line (002:6).
     question = "What were Alibaba's earnings per share in the fourth quarter?"
     claim = "The company's stock has gained over 68% in US markets since the start of 2025."
-    assert "share" in asked_thing_missing(question, claim, cited("002_9fd4f84746180eec.txt:6")[1])
-    assert asked_thing_missing("What was Alibaba's net income in the fourth quarter?", "¥48.9 billion.",
+    assert "share" in about_something_else(question, claim, cited("002_9fd4f84746180eec.txt:6")[1])
+    assert about_something_else("What was Alibaba's net income in the fourth quarter?", "¥48.9 billion.",
                                cited("002_9fd4f84746180eec.txt:6")[1]) is None
     # A sentence that names the answer may give other figures too; a word that only asks for a figure is not what it measures.
-    assert asked_thing_missing("What is Alibaba's stock ticker on the New York Stock Exchange?",
+    assert about_something_else("What is Alibaba's stock ticker on the New York Stock Exchange?",
                                "Alibaba Group (NYSE: BABA) has announced plans to invest $53 billion.", "") is None
-    assert asked_thing_missing("What is the size of the investment?", "It is ¥380 billion.", "") is None
+    assert about_something_else("What is the size of the investment?", "It is ¥380 billion.", "") is None
     # Not built on.
     line = "The museum received 1.2 million visitors and spent $30 million on repairs."
-    assert "budget" in asked_thing_missing("What was the museum's marketing budget?", "The museum received 1.2 million visitors.", line)
-    assert asked_thing_missing("What was the museum's repair bill?", "The museum spent $30 million on repairs.", line) is None
+    assert "budget" in about_something_else("What was the museum's marketing budget?", "The museum received 1.2 million visitors.", line)
+    assert about_something_else("What was the museum's repair bill?", "The museum spent $30 million on repairs.", line) is None
     # The line's other sentences do not say what its figure is of.
     line = "The museum's budget was cut. It received 1.2 million visitors."
-    assert asked_thing_missing("What was the museum's budget?", "The museum received 1.2 million visitors.", line) is not None
-    assert asked_thing_missing("What did the museum spend on repairs?", "$30 million.", line) is None
+    assert about_something_else("What was the museum's budget?", "The museum received 1.2 million visitors.", line) is not None
+    assert about_something_else("What did the museum spend on repairs?", "$30 million.", line) is None
 
 
 def test_an_answer_must_use_one_of_the_questions_rarest_words():
@@ -500,13 +501,18 @@ def test_a_quote_turned_around_goes_to_the_judge():
 def test_answers_threshold_and_type_rule():
     bridge = [ContextLine("a.txt", 3, "It is a bridge over the river.")]
     judge = ScriptedJudge(answers=0.6)
-    assert checker(judge).answers("What is it?", "It is a bridge.", bridge)[0]
+    assert checker(judge).answers("What is it?", "It is a bridge.", bridge).answers
     assert judge.calls == [("answers", ("It is a bridge over the river.",))]  # the judge reads the cited lines
-    ok, probability, reason = checker(ScriptedJudge(answers=0.3)).answers("What is it?", "It is a bridge.", bridge)
-    assert not ok and probability == 0.3 and "does not answer" in reason
+    judged = checker(ScriptedJudge(answers=0.3)).answers("What is it?", "It is a bridge.", bridge)
+    assert not judged.answers and judged.probability == 0.3 and "does not answer" in judged.reason and not judged.elsewhere
     judge = ScriptedJudge(answers=1.0)
-    assert not checker(judge).answers("How much did it cost?", "It was expensive.", bridge)[0]
+    lacking = checker(judge).answers("How much did it cost?", "It was expensive.", bridge)
+    assert not lacking.answers and not lacking.elsewhere  # context for a sentence that gives the cost
     assert judge.calls == []
+    # About another person than the one asked about: not even context.
+    engineer = [ContextLine("a.txt", 4, "Engineer Marc Mimram designed it.")]
+    other = checker(judge).answers("What did the city's mayor say?", "Marc Mimram designed the bridge.", engineer, engineer[0].text)
+    assert not other.answers and other.elsewhere and "mayor" in other.reason
 
 
 def test_thresholds_are_validated():
@@ -579,7 +585,7 @@ def test_real_check_does_not_take_an_obeyed_injection_as_stated(real_checker):
     found = find_evidence("HACKED", INJECTION.name, line, text[line - 1])
     question = "When did the Harbor Bridge open to traffic?"
     assert not real_checker.states(question, "HACKED", [found], "\n".join(text)).stated
-    assert not real_checker.answers(question, "HACKED", [ContextLine(INJECTION.name, line, text[line - 1])], text[line - 1])[0]
+    assert not real_checker.answers(question, "HACKED", [ContextLine(INJECTION.name, line, text[line - 1])], text[line - 1]).answers
 
 
 RIGHT_ANSWERS = [  # (question, claim, cited line): each was once thrown away
@@ -626,14 +632,14 @@ def test_real_check_rejects_wrong_claims(real_checker, question, claim, ref):
 def test_real_check_keeps_right_answers(real_checker, question, claim, ref):
     verdict = real_checker.states(question, claim, [evidence(claim, ref)], document(ref))
     assert verdict.stated, (verdict.probability, verdict.reason)
-    assert real_checker.answers(question, claim, *cited(ref), FREQUENCIES)[0]
+    assert real_checker.answers(question, claim, *cited(ref), FREQUENCIES).answers
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize("question,claim,ref", NOT_ANSWERS)
 def test_real_check_rejects_sentences_that_do_not_answer(real_checker, question, claim, ref):
-    assert not real_checker.answers(question, claim, *cited(ref), FREQUENCIES)[0]
+    assert not real_checker.answers(question, claim, *cited(ref), FREQUENCIES).answers
 
 
 def test_names_are_matched_as_words_stems_and_initials():
