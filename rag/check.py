@@ -537,7 +537,8 @@ def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms:
 def about_something_else(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
     """A sentence about another person or another figure than the question's:
     - someone the cited lines do not give the role of the person the question is about ("Ivan Su
-      from Morningstar adds ..." for "How did the company's boss characterise ...");
+      from Morningstar adds ..." for "How did the company's boss characterise ..."), said by the
+      sentence or by its lines;
     - a figure given for a what-question whose words for what it measures ("earnings per share")
       neither the sentence nor the cited sentences giving the figure use: it is a figure of
       something else ("the stock has gained 68%").
@@ -546,7 +547,10 @@ def about_something_else(question: str, claim: str, evidence_text: str, synonyms
     if _asked_role(question):
         return None
     subject = _subject_role(question)
-    if subject and _new_names(question, claim, evidence_text) and not _holds_role(claim + "\n" + evidence_text, question, subject, synonyms):
+    # The lines count as well as the sentence: "This massive financial shift indicates ..." names no
+    # one, but its line is the analyst's, who is not the boss.
+    if (subject and (_new_names(question, claim, evidence_text) or _new_names(question, evidence_text, evidence_text))
+            and not _holds_role(claim + "\n" + evidence_text, question, subject, synonyms)):
         return f"it is about someone the cited lines do not call the {' '.join(_as_written(question, subject))}, whom the question asks about"
     found = _ASKED_FOR.match(question)
     if not found or _asked_kinds(found) & _NAMED_KINDS:

@@ -324,6 +324,9 @@ def test_a_question_about_a_person_by_role_is_not_answered_by_someone_else(real_
     question = "How did the company's boss characterise the opening that AI presents?"
     ivan_su = "Ivan Su from Morningstar adds that this investment marks a critical transformation point for Alibaba."
     assert "boss" in about_something_else(question, ivan_su, cited(IVAN_SU)[1], synonyms)
+    # The third sentence of the analyst's line names no one; its line is still his.
+    nobody = "This massive financial shift indicates a commitment to leveraging AI as a core driver of their business strategy."
+    assert "boss" in about_something_else(question, nobody, cited(IVAN_SU)[1], synonyms)
     # The line calls him "CEO": another word for whoever leads the company.
     boss = cited("002_9fd4f84746180eec.txt:3")[1]
     assert about_something_else(question, "Eddie Wu described AI as a once-in-a-generation opportunity.", boss, synonyms) is None
