@@ -312,11 +312,9 @@ class Answerer:
     def rank_lines(self, question: str, passages: list[Passage], retriever: Retriever) -> RankedLines:
         """The retrieved passages' lines, ranked by how likely each is to answer the question.
 
-        The score is the embedding's cosine (of the line, or of its closest sentence: one sentence of
-        a long paragraph answers, and the paragraph's vector dilutes it) plus the share of the
-        question's words a line uses, each word weighted by how few candidate lines use it: a line
-        naming the question's rare words ("Citigroup", "clampdown") is shown even when the embedding
-        ranks a general one higher.
+        The score is the embedding's cosine plus the share of the question's words a line uses,
+        each word weighted by how few candidate lines use it: a line naming the question's rare
+        words ("Citigroup", "clampdown") is shown even when the embedding ranks a general one higher.
         """
         candidates: list[ContextLine] = []
         for passage in passages:
@@ -324,24 +322,10 @@ class Answerer:
         if not candidates:
             return RankedLines([], np.zeros((0, self.embedder.dim), dtype=np.float32), np.zeros(0), [])
         vectors = self.embedder.encode([c.text for c in candidates])
-        query = self.embedder.encode_query(question)
-        similarity = np.maximum(vectors @ query, self._closest_sentence(candidates, query))
+        similarity = vectors @ self.embedder.encode_query(question)
         similarity = similarity + self.settings.context_lexical_weight * np.asarray(
             question_word_coverage(question, [c.text for c in candidates]), dtype=np.float32)
         return RankedLines(candidates, vectors, similarity, self.embedder.count_tokens([c.text for c in candidates]))
-
-    def _closest_sentence(self, lines: list[ContextLine], query: np.ndarray) -> np.ndarray:
-        """Each line's best sentence cosine to the query (-1 for a line of one sentence: its own cosine is that)."""
-        sentences = [[s.text for s in split_sentences(line.text)] for line in lines]
-        several = [texts for texts in sentences if len(texts) > 1]
-        best = np.full(len(lines), -1.0, dtype=np.float32)
-        if not several:
-            return best
-        scores = iter(self.embedder.encode([t for texts in several for t in texts]) @ query)
-        for i, texts in enumerate(sentences):
-            if len(texts) > 1:
-                best[i] = max(next(scores) for _ in texts)
-        return best
 
     def _attempt(self, messages: list[dict], answer: _AnswerChecker, shown: list[_Checked],
                  timings: dict[str, float], stage: str) -> Iterator[AnswerSentence]:

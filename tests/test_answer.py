@@ -548,20 +548,3 @@ def test_streamed_pieces_give_the_same_sentences_as_the_whole_text():
             out.extend(done)
         out.extend(complete_sentences(buffer, final=True)[0])
         assert out == complete_sentences(text, final=True)[0]
-
-
-def test_a_long_line_is_ranked_by_its_closest_sentence():
-    # One sentence of a paragraph answers; the paragraph's own vector is diluted by the rest.
-    from rag.answer import Answerer
-    from rag.citations import ContextLine
-    from tests.embedding_fakes import HashingEmbedder
-
-    embedder = HashingEmbedder()
-    answerer = Answerer(Settings(llm_model="fake/model"), llm=object(), embedder=embedder)
-    paragraph = "The harbour hosts a festival every July. The old lighthouse was automated in 1952. Tourists watch seabirds."
-    lines = [ContextLine("a.txt", 3, paragraph), ContextLine("a.txt", 4, "The lighthouse keeper left.")]
-    query = embedder.encode_query("When was the old lighthouse automated?")
-    best = answerer._closest_sentence(lines, query)
-    sentence = float(embedder.encode(["The old lighthouse was automated in 1952."])[0] @ query)
-    assert best[0] == pytest.approx(sentence) and best[0] > float(embedder.encode([paragraph])[0] @ query)
-    assert best[1] == -1.0  # one sentence: its line's own cosine stands
