@@ -546,10 +546,11 @@ def about_something_else(question: str, claim: str, evidence_text: str, synonyms
     """
     if _asked_role(question):
         return None
+    new_names = _new_names(question, claim, evidence_text)
     subject = _subject_role(question)
     # The lines count as well as the sentence: "This massive financial shift indicates ..." names no
     # one, but its line is the analyst's, who is not the boss.
-    if (subject and (_new_names(question, claim, evidence_text) or _new_names(question, evidence_text, evidence_text))
+    if (subject and (new_names or _new_names(question, evidence_text, evidence_text))
             and not _holds_role(claim + "\n" + evidence_text, question, subject, synonyms)):
         return f"it is about someone the cited lines do not call the {' '.join(_as_written(question, subject))}, whom the question asks about"
     found = _ASKED_FOR.match(question)
@@ -560,7 +561,7 @@ def about_something_else(question: str, claim: str, evidence_text: str, synonyms
     # in a sentence that also gives $53 billion).
     measured = asked_for - _MEASURE_WORDS - _GENERIC_QUESTION_WORDS
     new_figures = {q.number for q in quantities(claim) if not _part_of_a_name(claim, q)} - numbers(question)
-    if found.group("wh").lower() == "what" and measured and new_figures and not _new_names(question, claim, evidence_text):
+    if found.group("wh").lower() == "what" and measured and new_figures and not new_names:
         # What the figure is of: the sentence's words, and those of the line's sentences holding the figure.
         around = "\n".join([claim] + [s.text for s in split_sentences(evidence_text) if numbers(s.text) & new_figures])
         unsaid = _as_written(question, measured - _loose_words(around))
@@ -815,7 +816,7 @@ class ClaimChecker:
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
     def answers(self, question: str, claim: str, lines: list[ContextLine], evidence_text: str = "",
-                frequencies: DocumentFrequencies | None = None) -> "AnswersVerdict":
+                frequencies: DocumentFrequencies | None = None) -> AnswersVerdict:
         """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
         let the model answer (`evidence_text`: those lines and their titles, for the rules)."""
         lacking = answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)

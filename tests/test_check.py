@@ -335,11 +335,11 @@ def test_a_question_about_a_person_by_role_is_not_answered_by_someone_else(real_
     analysts = "Wedbush's Daniel Ives said the plan is a game-changer."
     assert about_something_else("How did analysts react to the plan?", analysts, analysts, synonyms) is None
     assert about_something_else("When did the company's founder Jack Ma step down?", "Jack Ma stepped down in 2019.",
-                               "Jack Ma stepped down in 2019.", synonyms) is None
+                                "Jack Ma stepped down in 2019.", synonyms) is None
     line = "The mayor, Anne Hidalgo, opened the bridge. Engineer Marc Mimram designed it."
     assert about_something_else("What did the city's mayor open?", "Anne Hidalgo opened the bridge.", line, synonyms) is None
     assert "mayor" in about_something_else("What did the city's mayor say?", "Marc Mimram designed the bridge.",
-                                          "Engineer Marc Mimram designed it.", synonyms)
+                                           "Engineer Marc Mimram designed it.", synonyms)
 
 
 def test_a_figure_answers_a_what_question_only_when_it_is_a_figure_of_what_was_asked():
@@ -348,10 +348,10 @@ def test_a_figure_answers_a_what_question_only_when_it_is_a_figure_of_what_was_a
     claim = "The company's stock has gained over 68% in US markets since the start of 2025."
     assert "share" in about_something_else(question, claim, cited("002_9fd4f84746180eec.txt:6")[1])
     assert about_something_else("What was Alibaba's net income in the fourth quarter?", "¥48.9 billion.",
-                               cited("002_9fd4f84746180eec.txt:6")[1]) is None
+                                cited("002_9fd4f84746180eec.txt:6")[1]) is None
     # A sentence that names the answer may give other figures too; a word that only asks for a figure is not what it measures.
     assert about_something_else("What is Alibaba's stock ticker on the New York Stock Exchange?",
-                               "Alibaba Group (NYSE: BABA) has announced plans to invest $53 billion.", "") is None
+                                "Alibaba Group (NYSE: BABA) has announced plans to invest $53 billion.", "") is None
     assert about_something_else("What is the size of the investment?", "It is ¥380 billion.", "") is None
     # Not built on.
     line = "The museum received 1.2 million visitors and spent $30 million on repairs."
