@@ -31,6 +31,7 @@ from rag.check import (
 from rag.citations import (
     ContextLine,
     ParsedSentence,
+    SourceAliases,
     cited_lines,
     is_about_the_passages,
     is_refusal,
@@ -87,8 +88,10 @@ class _AnswerChecker:
 
     def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: Mapping[str, DocumentRecord],
                  checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None,
-                 example_sources: frozenset[str] = frozenset(), disagreement_context: list[ContextLine] | None = None):
+                 example_sources: frozenset[str] = frozenset(), disagreement_context: list[ContextLine] | None = None,
+                 aliases: SourceAliases | None = None):
         self.question = question
+        self.aliases = aliases or SourceAliases(context, short=False)  # the names the model's prompt gave the sources
         self.disagreement_context = context if disagreement_context is None else disagreement_context
         self.example_sources = example_sources
         self.frequencies = frequencies
@@ -143,7 +146,7 @@ class _AnswerChecker:
         `looping` is set and nothing more is checked, so the caller can stop the generation.
         """
         shown: list[_Checked] = []
-        for sentence in parse_answer(raw):
+        for sentence in parse_answer(self.aliases.restore(raw)):
             key = " ".join(sentence.text.lower().split())
             if key in self.written:
                 self.looping = True
@@ -306,8 +309,9 @@ class Answerer:
         self.settings = settings
         self.llm = llm
         self.embedder = embedder
-        self.prompts = Prompts(settings.prompts_dir)
-        self.checker = ClaimChecker.from_settings(settings, ClaimJudge(judge_llm or llm, settings.prompts_dir), embedder.encode)
+        self.prompts = Prompts(settings.prompts_dir, settings.short_source_labels)
+        judge = ClaimJudge(judge_llm or llm, settings.prompts_dir, settings.short_source_labels)
+        self.checker = ClaimChecker.from_settings(settings, judge, embedder.encode)
 
     def rank_lines(self, question: str, passages: list[Passage], retriever: Retriever) -> RankedLines:
         """The retrieved passages' lines, ranked by how likely each is to answer the question.
@@ -387,7 +391,8 @@ class Answerer:
 
         def checker(lines: list[ContextLine], line_vectors: np.ndarray) -> _AnswerChecker:
             return _AnswerChecker(question, lines, line_vectors, retriever.snapshot.documents, self.checker, self.embedder,
-                                  retriever.document_frequencies, self.prompts.example_sources, disagreement_context=context)
+                                  retriever.document_frequencies, self.prompts.example_sources, disagreement_context=context,
+                                  aliases=self.prompts.aliases(lines))
 
         attempts = [checker(context, vectors)]
         shown: list[_Checked] = []

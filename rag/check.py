@@ -727,12 +727,12 @@ class ClaimJudge:
     a question (its yes/no probabilities overlap) does tell whether a line lets it answer.
     """
 
-    def __init__(self, llm, prompts_dir: Path):
+    def __init__(self, llm, prompts_dir: Path, short_labels: bool = True):
         try:
             self.instructions = (Path(prompts_dir) / "judge.txt").read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"prompt template {Path(prompts_dir) / 'judge.txt'} cannot be read ({exc.strerror})") from None
-        self.prompts = Prompts(Path(prompts_dir))
+        self.prompts = Prompts(Path(prompts_dir), short_labels)
         self.llm = llm
 
     def warm_up(self) -> None:

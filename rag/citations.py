@@ -48,6 +48,41 @@ class ContextLine:
         return citation_label(self.source, self.line, self.last_line, self.page)
 
 
+class SourceAliases:
+    """The names the model is shown for the sources of its lines: "S1", "S2", ... in the order of
+    their first line, or (`short=False`) the file names themselves.
+
+    A file name is read and written by the local model as many tokens: [003_02a43008e7f09149.txt:33]
+    is 26, [S1:33] is 6, once for every line of the prompt and again for every citation it writes, and
+    prompt reading and writing are where an answer's time goes. The model's labels are turned back
+    into file names (`restore`) before they are parsed, so nothing after the prompt sees an alias.
+    """
+
+    _ALIAS = re.compile(r"(?<![\w.])S(\d{1,3})(?![\w.])", re.I)
+
+    def __init__(self, context: Sequence[ContextLine], short: bool = True):
+        self.short = short
+        self.names: dict[str, str] = {}  # source -> the name the model sees
+        for line in context:
+            if line.source not in self.names:
+                self.names[line.source] = f"S{len(self.names) + 1}" if short else line.source
+        self._sources = {int(name[1:]): source for source, name in self.names.items()} if short else {}
+
+    def label(self, line: ContextLine) -> str:
+        return citation_label(self.names.get(line.source, line.source), line.line, line.last_line, line.page)
+
+    def restore(self, text: str) -> str:
+        """The model's text with each alias inside a [...] marker replaced by its file name; an alias
+        that was not shown ("S9" of five sources) and a file name the model wrote are left as they are."""
+        if not self._sources:
+            return text
+
+        def source(found: re.Match) -> str:
+            return self._sources.get(int(found.group(1)), found.group(0))
+
+        return MARKER.sub(lambda marker: f"[{self._ALIAS.sub(source, marker.group(1))}]", text)
+
+
 @dataclass
 class ParsedSentence:
     text: str  # with the markers removed

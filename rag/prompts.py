@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from string import Template
 
-from rag.citations import ContextLine
+from rag.citations import ContextLine, SourceAliases
 from rag.errors import ConfigError
 from rag.text import parse_marker
 
@@ -17,7 +17,8 @@ REFUSAL_OPENING = "I"  # the first word of the refusal prompts/system.txt asks f
 class Prompts:
     """Templates in the prompts folder, rendered with string.Template ($name placeholders)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, short_labels: bool = True):
+        self.short_labels = short_labels
         self.templates = {}
         for name in _PROMPT_FILES:
             try:
@@ -32,8 +33,13 @@ class Prompts:
             if citation.source
         )
 
+    def aliases(self, context: list[ContextLine]) -> SourceAliases:
+        """The source names `messages` shows the model for these lines."""
+        return SourceAliases(context, self.short_labels)
+
     def messages(self, question: str, context: list[ContextLine], previous: list[str]) -> list[dict]:
-        passages = "\n".join(f"{line.label} {line.text}" for line in context)
+        aliases = self.aliases(context)
+        passages = "\n".join(f"{aliases.label(line)} {line.text}" for line in context)
         history = self.templates["history.txt"].substitute(previous=" / ".join(previous)) if previous else ""
         user = self.templates["user.txt"].substitute(passages=passages, question=question, history=history)
         return [

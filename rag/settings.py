@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     prompt_context_tokens: int = Field(
         500, ge=50, description="Word pieces of retrieved lines shown to the model (prompt size drives CPU latency)."
     )
+    short_source_labels: bool = Field(
+        True, description="Show the model its sources as S1, S2, ... instead of their file names (a hashed file name "
+        "costs the local model about 20 more tokens per line and per citation); answers always cite the files.",
+    )
     retry_context_tokens: int = Field(
         150, ge=0,
         description="When no sentence of an answer passes the check, the model answers once more shown only the best lines within this many word pieces (0: no second answer).",

@@ -179,9 +179,29 @@ def test_answer_whose_claims_all_fail_is_unverified(service, fake):
     assert "99.1" not in answer.answer
 
 
-def _passage_labels(messages: list[dict]) -> list[str]:
-    return [line.split("]", 1)[0] + "]" for line in messages[-1]["content"].split("Passages:", 1)[1].splitlines()
-            if line.startswith("[")]
+def _shown(messages: list[dict]) -> dict[str, list[tuple[int, str]]]:
+    """The prompt's passage lines, (line number, text), by the name the prompt gives their source."""
+    shown: dict[str, list[tuple[int, str]]] = {}
+    for line in messages[-1]["content"].split("Passages:", 1)[1].splitlines():
+        if line.startswith("[") and "] " in line:
+            head, text = line.split("] ", 1)
+            name, number = head[1:].rsplit(":", 1)
+            shown.setdefault(name, []).append((int(number.split("-")[0]), text))
+    return shown
+
+
+def _files_shown(messages: list[dict], corpus: Path = SEEDS) -> dict[str, str]:
+    """The file each name in the prompt stands for: the one file whose lines hold all its lines' texts."""
+    files = {}
+    for name, lines in _shown(messages).items():
+        [files[name]] = [f.name for f in sorted(corpus.iterdir()) if all(
+            number <= len(_lines(corpus, f.name)) and text in _lines(corpus, f.name)[number - 1] for number, text in lines)]
+    return files
+
+
+def _file_lines(messages: list[dict]) -> set[tuple[str, int]]:
+    files = _files_shown(messages)
+    return {(files[name], number) for name, lines in _shown(messages).items() for number, _ in lines}
 
 
 def test_a_misread_answer_is_asked_once_more_over_the_best_lines(service, fake):
@@ -193,8 +213,8 @@ def test_a_misread_answer_is_asked_once_more_over_the_best_lines(service, fake):
     assert answer.status == "answered" and "48.9" in answer.answer and "99.1" not in answer.answer
     assert not any("99.1" in e.text for e in events[:-1])  # the misread answer never reaches the stream
     assert [s.supported for s in answer.sentences] == [False, True]  # both answers are in the record
-    first, second = (_passage_labels(m) for m in fake.requests)
-    assert f"[{NET_INCOME_SOURCE}:6]" in second and set(second) < set(first)
+    first, second = (_file_lines(m) for m in fake.requests)
+    assert (NET_INCOME_SOURCE, 6) in second and second < first
     assert "retry" in answer.timings_ms and answer.usage["prompt_tokens"] > 0
     assert_citations_true_to_files(answer, SEEDS, service.settings.claim_states_threshold)
 
@@ -242,17 +262,34 @@ def test_prompt_holds_rules_question_and_labelled_passages(service, fake):
     assert messages[-1]["role"] == "user"
     user = messages[-1]["content"]
     assert NET_INCOME_Q in user
-    label = f"[{NET_INCOME_SOURCE}:6]"
-    assert label in user
-    # each labelled passage line shows the exact text of that file line
-    shown = [line for line in user.splitlines() if line.startswith("[") and "]" in line]
-    assert shown
-    for line in shown:
-        head, text = line.split("] ", 1)
-        source, number = head[1:].rsplit(":", 1)
-        assert text in _lines(SEEDS, source)[int(number) - 1]
+    # Each source is shown under a short name of its own, each line under its own number, with
+    # the exact text of that file line (_files_shown finds the one file holding every line of a name).
+    files = _files_shown(messages)
+    assert sorted(files) == [f"S{n}" for n in range(1, len(files) + 1)]
+    assert len(set(files.values())) == len(files) and ".txt" not in user
+    assert (NET_INCOME_SOURCE, 6) in _file_lines(messages)
     total = sum(len(m["content"]) for m in messages)
     assert total < 6000  # the prompt budget keeps CPU latency bounded
+
+
+def test_the_model_cites_the_short_names_and_the_answer_cites_files(service, fake):
+    fake.queue("I don't know.")
+    service.ask(NET_INCOME_Q)
+    [name] = [n for n, f in _files_shown(fake.requests[0]).items() if f == NET_INCOME_SOURCE]
+    fake.reset()
+    fake.queue(f"Alibaba's net income in the fourth quarter was ¥48.9 billion ($6.45 billion) [{name}:6].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered" and [(c.source, c.start_line) for c in answer.citations] == [(NET_INCOME_SOURCE, 6)]
+    assert f"[{NET_INCOME_SOURCE}:6]" in answer.answer and f"[{name}:6]" not in answer.answer
+    assert answer.citations[0].repaired is False
+    assert all(f"[{name}" not in s.text for s in answer.sentences)
+
+
+def test_file_names_can_be_shown_to_the_model_instead(service, fake):
+    fake.queue(f"Net income was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    with_settings(service, short_source_labels=False).ask(NET_INCOME_Q)
+    [messages] = fake.requests
+    assert NET_INCOME_SOURCE in _shown(messages) and all(name.endswith(".txt") for name in _shown(messages))
 
 
 def test_injection_file_cannot_steer_citations(injection_service, fake):
@@ -484,14 +521,14 @@ def test_a_looping_model_is_stopped_at_its_first_repeated_sentence(service, fake
 def test_the_line_naming_the_questions_rare_words_reaches_the_prompt(service, fake):
     # By embedding alone, general lines about Alibaba's investment fill the prompt and the one line
     # that names the Citigroup analyst (001:10) is left out; the question's rare words bring it in.
-    question, line = "Which Citigroup analyst commented on Alibaba's investment?", "[001_aadfbd5aacc872f0.txt:10]"
-    prompts = []
+    question, line = "Which Citigroup analyst commented on Alibaba's investment?", ("001_aadfbd5aacc872f0.txt", 10)
+    shown = []
     for weight in (0.0, service.settings.context_lexical_weight):
         fake.queue("I don't know.")
         with_settings(service, context_lexical_weight=weight).ask(question)
-        prompts.append(fake.requests[-1][-1]["content"])
-    assert line not in prompts[0]
-    assert line in prompts[1]
+        shown.append(_file_lines(fake.requests[-1]))
+    assert line not in shown[0]
+    assert line in shown[1]
 
 
 def test_history_carries_the_conversation_into_retrieval(service, fake):

@@ -552,7 +552,7 @@ def test_answers_is_read_off_the_answering_prompt_shown_only_the_cited_lines():
     assert judge.answers("When did the bridge open?", [line]) == pytest.approx(0.2)
     [messages] = fake.probed
     assert messages[0]["content"] == (PROJECT_ROOT / "prompts" / "system.txt").read_text(encoding="utf-8").strip()
-    assert "[bridge.txt:3] The Harbor Bridge opened to traffic in 1932." in messages[1]["content"]
+    assert "[S1:3] The Harbor Bridge opened to traffic in 1932." in messages[1]["content"]  # as the answer saw it
     assert "When did the bridge open?" in messages[1]["content"]
     # A provider without log-probabilities: its one-token reply decides ("The ..." is no refusal).
     assert judge.answers("When did the bridge open?", [line]) == 1.0

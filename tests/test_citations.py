@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import ContextLine, cited_lines, is_about_the_passages, is_refusal, parse_answer, resolve_source
+from rag.citations import (
+    ContextLine,
+    SourceAliases,
+    cited_lines,
+    is_about_the_passages,
+    is_refusal,
+    parse_answer,
+    resolve_source,
+)
 
 # ---------------------------------------------------------------- parse_answer
 
@@ -194,3 +202,36 @@ def test_a_sentence_about_the_passages_is_recognised(text):
 )
 def test_a_fact_using_the_word_passage_is_not_about_the_passages(text):
     assert not is_about_the_passages(text)
+
+
+# ---------------------------------------------------------------- the names the model is shown
+
+
+def _shown_lines() -> list[ContextLine]:
+    return [ContextLine("003_02a43008e7f09149.txt", 33, "a"), ContextLine("003_02a43008e7f09149.txt", 34, "b"),
+            ContextLine("docs/report.pdf", 12, "c", page=3, end_line=14)]
+
+
+def test_sources_are_shown_as_short_names_in_order_of_their_first_line():
+    aliases = SourceAliases(_shown_lines())
+    assert [aliases.label(line) for line in _shown_lines()] == ["[S1:33]", "[S1:34]", "[S2:p3:12-14]"]
+    assert [SourceAliases(_shown_lines(), short=False).label(line) for line in _shown_lines()] == [
+        "[003_02a43008e7f09149.txt:33]", "[003_02a43008e7f09149.txt:34]", "[docs/report.pdf:p3:12-14]"]
+
+
+def test_the_models_short_names_become_file_citations_again():
+    aliases = SourceAliases(_shown_lines())
+    [sentence] = parse_answer(aliases.restore("Shares rose [S1:33, 34; s2:p3:12-14]."))
+    assert sentence.text == "Shares rose."
+    assert [(c.source, c.start, c.end, c.page) for c in sentence.citations] == [
+        ("003_02a43008e7f09149.txt", 33, 33, None), ("003_02a43008e7f09149.txt", 34, 34, None),
+        ("docs/report.pdf", 12, 14, 3)]
+
+
+def test_only_short_names_that_were_shown_are_turned_into_files():
+    aliases = SourceAliases(_shown_lines())
+    text = "A [S9:3]. B [sic]. C [MS1:3]. D [S1.txt:2]. E [003_02a43008e7f09149.txt:33]. F S1:33."
+    assert aliases.restore(text) == text  # unknown, not a name of ours, a file name, outside brackets
+    assert [c.source for s in parse_answer(aliases.restore(text)) for c in s.citations] == [
+        "S1.txt", "003_02a43008e7f09149.txt"]
+    assert SourceAliases(_shown_lines(), short=False).restore("G [S1:33].") == "G [S1:33]."
