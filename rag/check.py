@@ -120,7 +120,7 @@ _GENERIC_QUESTION_WORDS = content_words(
 _FRAMING_WORDS = content_words("current currently latest recent recently overall total now today present presently")
 # Verbs of saying: the line is itself the report ("How much revenue did Alibaba Cloud report?").
 _REPORTING_WORDS = content_words("report reported say said saying state stated announce announced tell told note noted mention mentioned according")
-_UNIT_WORDS = content_words(f"{_UNIT_NAMES} cent usd cny")
+_UNIT_WORDS = content_words(f"{_UNIT_NAMES} cent usd cny eur gbp jpy hkd")
 # What a what/which question asks for ("What is Alibaba's ticker symbol on ...", "Which firm does ..."):
 # an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
 # Words that only say a figure is asked for ("the size of the investment"), not what it measures.
@@ -634,8 +634,8 @@ def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:
         words = [re.sub(r"['’]s$", "", w) for w in run.split() if w[0].isupper() or w[0].isdigit()]
         if any(w.lower() in asked_names for w in words) or all(_loose_words(w) <= asked for w in words):
             continue
-        if all(len(w) <= 2 and w.isupper() or w in NOT_NAMES for w in words):
-            continue
+        if all(len(w) <= 2 and w.isupper() or w in NOT_NAMES or _loose_words(w) <= _UNIT_WORDS for w in words):
+            continue  # "AI", "US" are topics; "RMB", "EUR" units
         found.append(run)
     return found
 

@@ -295,6 +295,9 @@ def test_a_question_asking_which_named_thing_needs_a_name_it_does_not_give():
     assert asked_thing_missing("Which company is Eddie Wu the chief executive of?", "Eddie Wu leads Alibaba Group.", "") is None
     assert asked_thing_missing("Which company is Eddie Wu the chief executive of?", "Eddie Wu took over in 2023.", "") is not None
     assert asked_thing_missing("What keeps Chinese firms from buying graphics processors?", "Export controls do.", "") is None
+    # A currency code is a unit, not a name (seeds round 8: "... to RMB 31.74 billion" for the which-countries question).
+    assert asked_thing_missing("Which countries does the bank lend most in?", "Lending rose to EUR 4 billion last year.", "") is not None
+    assert asked_thing_missing("Which countries does the bank lend most in?", "It lends most in Spain, worth EUR 4 billion.", "") is None
 
 
 def test_a_who_question_about_a_role_needs_the_person_named_to_hold_it(real_embedder):
