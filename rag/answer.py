@@ -87,11 +87,10 @@ class _AnswerChecker:
     """Checks one answer's sentences as they complete, and decides which are shown."""
 
     def __init__(self, question: str, context: list[ContextLine], vectors: np.ndarray, documents: Mapping[str, DocumentRecord],
-                 checker: ClaimChecker, embedder: Embedder, frequencies: DocumentFrequencies | None = None,
-                 example_sources: frozenset[str] = frozenset(), disagreement_context: list[ContextLine] | None = None,
-                 aliases: SourceAliases | None = None):
+                 checker: ClaimChecker, embedder: Embedder, aliases: SourceAliases, frequencies: DocumentFrequencies | None = None,
+                 example_sources: frozenset[str] = frozenset(), disagreement_context: list[ContextLine] | None = None):
         self.question = question
-        self.aliases = aliases or SourceAliases(context, short=False)  # the names the model's prompt gave the sources
+        self.aliases = aliases  # the names the model's prompt gave the sources
         self.disagreement_context = context if disagreement_context is None else disagreement_context
         self.example_sources = example_sources
         self.frequencies = frequencies
@@ -391,8 +390,8 @@ class Answerer:
 
         def checker(lines: list[ContextLine], line_vectors: np.ndarray) -> _AnswerChecker:
             return _AnswerChecker(question, lines, line_vectors, retriever.snapshot.documents, self.checker, self.embedder,
-                                  retriever.document_frequencies, self.prompts.example_sources, disagreement_context=context,
-                                  aliases=self.prompts.aliases(lines))
+                                  self.prompts.aliases(lines), retriever.document_frequencies, self.prompts.example_sources,
+                                  disagreement_context=context)
 
         attempts = [checker(context, vectors)]
         shown: list[_Checked] = []

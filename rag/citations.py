@@ -61,7 +61,6 @@ class SourceAliases:
     _ALIAS = re.compile(r"(?<![\w.])S(\d{1,3})(?![\w.])", re.I)
 
     def __init__(self, context: Sequence[ContextLine], short: bool = True):
-        self.short = short
         self.names: dict[str, str] = {}  # source -> the name the model sees
         for line in context:
             if line.source not in self.names:
