@@ -259,7 +259,7 @@ class _AnswerChecker:
         if all(self._title(e.source) and (e.page or 1) == 1 and e.line == _first_line(self.documents[e.source].lines)
                for e in verdict.evidence):
             return _TITLE_ONLY
-        return subject_missing(self.question, claim, self._said(verdict), self.frequencies)
+        return subject_missing(self.question, claim, self._said(verdict), self.frequencies, self.checker.synonyms)
 
     def _said(self, verdict: StatesVerdict) -> str:
         """What a stated sentence's evidence says: its lines and their documents' titles."""

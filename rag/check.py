@@ -53,7 +53,11 @@ from rag.errors import ConfigError
 from rag.prompts import REFUSAL_OPENING, Prompts
 from rag.settings import Settings
 from rag.text import (
+    ALNUM,
+    LETTER,
+    LOWER,
     NOT_NAMES,
+    UPPER,
     DocumentFrequencies,
     Quantity,
     Sentence,
@@ -128,7 +132,7 @@ _MEASURE_WORDS = content_words("size amount number price value cost figure sum l
 _ASKED_FOR = re.compile(
     r"^\s*(?:(?:in|on|at|for|from|to|by|with|of)\s+)?(?P<wh>what|which)\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|a|an|its|their)\s+)?(?:\S+['’]s\s+)?"
     r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|does|did|do|is|was|are|were|has|have|had|will|would|can|could)\b)"
-    r"[A-Za-z][A-Za-z-]*\s*){1,3})",
+    rf"{LETTER}(?:{LETTER}|-)*\s*){{1,3}})",
     re.I,
 )
 # Kinds of thing a which/what question asks for that only a name gives: "Which US cloud service ...",
@@ -159,16 +163,16 @@ _LEADERS = frozenset("boss bosses ceo ceos chief chiefs executive executives hea
 # analysts react" (anyone's analysts) is not asking about one person.
 _SUBJECT_ROLE = re.compile(
     r"^\s*(?:how|what|why|when|where)\s+(?:\w+\s+)?(?:did|does|do|has|have|had|is|was|will|would|could|can)\s+"
-    r"(?:(?:the\s+)?\S+['’]s\s+|the\s+)(?:(?:current|new|former)\s+)?(?P<words>[A-Za-z][A-Za-z-]*(?:\s+[A-Za-z][A-Za-z-]*)?)",
+    rf"(?:(?:the\s+)?\S+['’]s\s+|the\s+)(?:(?:current|new|former)\s+)?(?P<words>{LETTER}(?:{LETTER}|-)*(?:\s+{LETTER}(?:{LETTER}|-)*)?)",
     re.I,
 )
 _ASKED_ROLE = re.compile(
     r"^\s*who\s+(?:is|was|are|were)\s+(?:(?:the|a|an)\s+)?(?:(?:current|new|former|then)\s+)?(?:\S+['’]s\s+)?"
-    r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|who|that|behind|mentioned)\b)[A-Za-z][A-Za-z-]*\s*){1,3})",
+    rf"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|who|that|behind|mentioned)\b){LETTER}(?:{LETTER}|-)*\s*){{1,3}})",
     re.I,
 )
 # A capitalised run ("Alibaba Cloud", "Amazon Web Services", "86Research"): a name, or a name joined to one.
-_NAME_RUN = re.compile(r"\b\d*[A-Z][A-Za-z0-9]*(?:['’]s)?(?:\s+(?:of\s+|the\s+|de\s+|and\s+)?\d*[A-Z][A-Za-z0-9]*(?:['’]s)?)*")
+_NAME_RUN = re.compile(rf"\b\d*{UPPER}{ALNUM}*(?:['’]s)?(?:\s+(?:of\s+|the\s+|de\s+|and\s+)?\d*{UPPER}{ALNUM}*(?:['’]s)?)*")
 _TIME_SPAN = re.compile(
     rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORD_CHOICES})[\s-]+(?:(?:consecutive|straight|full|more)\s+)?{_TIME_UNITS}\b", re.I
 )
@@ -315,8 +319,8 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
 def _loose_words(text: str) -> set[str]:
     """content_words with hyphenated words split ("fourth-quarter") and British -tre/-bre spelt
     -ter/-ber ("centres" is "centers"), so a spelling is not taken for another word."""
-    text = re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", text)
-    return content_words(re.sub(r"\b([A-Za-z]+[tb])re(s)?\b", r"\1er\2", text))
+    text = re.sub(rf"(?<={LETTER})-(?={LETTER})", " ", text)
+    return content_words(re.sub(rf"\b({LETTER}+[tb])re(s)?\b", r"\1er\2", text))
 
 
 class Synonyms:
@@ -344,7 +348,7 @@ class Synonyms:
 
     def without_synonym(self, words: list[str], text: str) -> list[str]:
         """The words for which no word of `text` (other than the word itself) means the same."""
-        candidates = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", text)})
+        candidates = sorted({w.lower() for w in re.findall(rf"{LETTER}(?:{LETTER}|-){{2,}}", text)})
         if not words or not candidates:
             return list(words)
         vectors = self._matrix([*words, *candidates])
@@ -391,7 +395,7 @@ def echoed_words(question: str, claim: str, evidence_text: str, synonyms: Synony
 def _as_written(question: str, stems: set[str]) -> list[str]:
     """The question's words (lower case, as written) whose stems are `stems`."""
     surface = {}
-    for word in re.findall(r"[A-Za-z][A-Za-z'’]*", question.replace("-", " ")):
+    for word in re.findall(rf"{LETTER}(?:{LETTER}|['’])*", question.replace("-", " ")):
         for stem in _loose_words(word) & stems:
             surface.setdefault(stem, word.lower())
     return sorted(surface.values())
@@ -407,7 +411,7 @@ def mentions(text: str, name: str) -> bool:
     if len(name) >= 5 and re.search(rf"\b{re.escape(name[:-1])}", lowered):
         return True
     if 2 <= len(name) <= 5:
-        capitals = re.findall(r"\b[A-Z][A-Za-z]*(?:\s+(?:of\s+)?[A-Z][A-Za-z]*)*", text)
+        capitals = re.findall(rf"\b{UPPER}{LETTER}*(?:\s+(?:of\s+)?{UPPER}{LETTER}*)*", text)
         return any("".join(w[0] for w in run.split() if w[0].isupper()).lower() == name for run in capitals)
     return False
 
@@ -416,7 +420,7 @@ def _names_of(text: str, document_text: str) -> set[str]:
     """names(text), plus its first word when the document uses that word as a name elsewhere
     ("Amazon plans ..." names Amazon; "Sales rose ..." names nothing)."""
     found = names(text)
-    first = re.match(r"\W*([A-Z][a-z]+)\b", text)
+    first = re.match(rf"\W*({UPPER}{LOWER}+)\b", text)
     if first and first.group(1).lower() in _document_names(document_text):
         found.add(first.group(1).lower())
     return found
@@ -449,12 +453,12 @@ def _part_of_a_name(text: str, figure: Quantity) -> bool:
     """A number glued to letters is part of a name, not a figure: Q4, H1, 5G, GPT-4, 4th."""
     before = text[max(0, figure.start - 2) : figure.start]
     after = text[figure.end : figure.end + 1]
-    return bool(re.search(r"[A-Za-z]-?$", before)) or after.isalpha()
+    return bool(re.search(rf"{LETTER}-?$", before)) or after.isalpha()
 
 
 def _initials_in(claim: str, name: str, lines_text: str) -> bool:
     """Whether the lines give the initials of the run of capitalised words holding `name` in the claim."""
-    for run in re.findall(r"\b[A-Z][A-Za-z]*(?:\s+(?:of\s+)?[A-Z][A-Za-z]*)+", claim):
+    for run in re.findall(rf"\b{UPPER}{LETTER}*(?:\s+(?:of\s+)?{UPPER}{LETTER}*)+", claim):
         words = [w for w in run.split() if w[0].isupper()]
         if name in (w.lower() for w in words) and mentions(lines_text, "".join(w[0] for w in words).lower()):
             return True
@@ -512,7 +516,7 @@ def answer_type_missing(question: str, claim: str) -> str | None:
         _WHEN.search(question) and _MONTHS.search(claim)
     ):
         return "it gives no figure or date, which the question asks for"
-    if _WHO.search(question) and not (names(claim) - names(question)) and not re.search(r"\b[A-Z][a-z]+", claim[1:]):
+    if _WHO.search(question) and not (names(claim) - names(question)) and not re.search(rf"\b{UPPER}{LOWER}+", claim[1:]):
         return "it names nobody, which the question asks for"
     return None
 
@@ -614,7 +618,7 @@ def _holds_role(text: str, question: str, role: set[str], synonyms: Synonyms | N
         return True
     if _LEADERS.intersection(written) and _LEADERS.intersection(re.findall(r"[a-z]+", text.lower())):
         return True
-    return synonyms is not None and len(synonyms.without_synonym(written, text)) < len(written)
+    return _said_otherwise(written, text, synonyms)
 
 
 def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:
@@ -640,7 +644,8 @@ def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:
     return found
 
 
-def subject_missing(question: str, claim: str, evidence_text: str, frequencies: DocumentFrequencies | None = None) -> str | None:
+def subject_missing(question: str, claim: str, evidence_text: str, frequencies: DocumentFrequencies | None = None,
+                    synonyms: Synonyms | None = None) -> str | None:
     """An answer that is not about what the question asks about, or only repeats the question:
     - a question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
       cited lines name none of them;
@@ -650,6 +655,7 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     - a question in lower case (as people type them) whose words the sentence and its cited lines
       never use ("what led to a decline in great zimbabwe" answered about Nigeria's mining);
     - a sentence that adds no word to the question ("Where Are You Going, Where Have You Been").
+    A word said in another form or other words (`synonyms`: "divided" for "division") is said.
     """
     said = claim + "\n" + evidence_text
     asked = _subject_names(names(question), question)
@@ -658,19 +664,25 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     if frequencies is not None:
         specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _SPECIFIC_SHARE, _GENERIC_QUESTION_WORDS))
         if specific and not specific & content_words(said):
-            words = sorted({w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'’-]*", question) if content_words(w) & specific})
+            words = sorted({w.lower() for w in re.findall(rf"{LETTER}(?:{LETTER}|['’-])*", question) if content_words(w) & specific})
             # "wrote" is the sentence's "written": irregular forms a stemmer keeps apart.
-            if not lemmas(" ".join(words)) & lemmas(said):
+            if not lemmas(" ".join(words)) & lemmas(said) and not _said_otherwise(words, said, synonyms):
                 return f"it does not speak of {' or '.join(words)}, which the question is about"
     topic = content_words(question) - _GENERIC_QUESTION_WORDS
     if not asked and topic and not topic & content_words(said):
-        topic_words = [w for w in re.findall(r"[A-Za-z]+", question) if content_words(w) & topic]
-        if not lemmas(" ".join(topic_words)) & lemmas(said):
+        topic_words = [w for w in re.findall(f"{LETTER}+", question) if content_words(w) & topic]
+        if not lemmas(" ".join(topic_words)) & lemmas(said) and not _said_otherwise(topic_words, said, synonyms):
             return "it is not about what the question asks about"
     # (A choice question, "is Wellington in the North or South Island", is answered by repeating a part.)
     if content_words(claim) and content_words(claim) <= content_words(question) and not _CHOICE.search(question):
         return "it only repeats the question"
     return None
+
+
+def _said_otherwise(words: list[str], text: str, synonyms: Synonyms | None) -> bool:
+    """Whether the text has a word meaning one of `words` (lower case)."""
+    words = [w.lower() for w in words]
+    return synonyms is not None and len(synonyms.without_synonym(words, text)) < len(words)
 
 
 def _answer_in_place(question: str, claim: str, evidence: list[LineEvidence]) -> bool:
@@ -823,7 +835,7 @@ class ClaimChecker:
         if lacking:
             return AnswersVerdict(False, 0.0, lacking)
         elsewhere = (about_something_else(question, claim, evidence_text, self.synonyms)
-                     or subject_missing(question, claim, evidence_text, frequencies))
+                     or subject_missing(question, claim, evidence_text, frequencies, self.synonyms))
         if elsewhere:
             return AnswersVerdict(False, 0.0, elsewhere, elsewhere=True)
         probability = self.judge.answers(question, lines)

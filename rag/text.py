@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
+    "ALNUM",
+    "LETTER",
+    "LOWER",
     "MARKER",
     "Quantity",
     "RawCitation",
@@ -27,11 +30,31 @@ __all__ = [
     "numbers",
     "parse_marker",
     "quantities",
+    "UPPER",
     "split_sentences",
     "strip_markers",
     "with_labels",
     "word_sequence",
 ]
+
+# ---------------------------------------------------------------------------- letters of any script
+
+#: A letter of any script, as a regular-expression class: "Goâve", "Léogâne" and "Ōsaka" are one word
+#: each, as re's Unicode \b takes them to be ([A-Za-z] would cut "Goâve" into a name "Go" no line holds).
+LETTER = r"[^\W\d_]"
+#: A letter or a digit of any script.
+ALNUM = r"[^\W_]"
+
+
+def _letter_class(test) -> str:
+    # Latin, Greek, Cyrillic, Armenian and their extended blocks: the scripts with letter case.
+    chars = [chr(c) for block in (range(0x41, 0x530), range(0x1E00, 0x2000)) for c in block if test(chr(c))]
+    return "[" + "".join(re.escape(c) for c in chars) + "]"
+
+
+#: An upper-case letter ("É" of "État" too); LOWER, a lower-case one.
+UPPER = _letter_class(str.isupper)
+LOWER = _letter_class(lambda c: c.islower() and c.isalpha())
 
 # ---------------------------------------------------------------------------- wrapped lines
 
@@ -295,7 +318,7 @@ def mask_quantities(text: str) -> str:
 
 # ---------------------------------------------------------------------------- words and names
 
-_WORD = re.compile(rf"[A-Za-z][A-Za-z'’-]*|{_NUMBER}")
+_WORD = re.compile(rf"{LETTER}(?:{LETTER}|['’-])*|{_NUMBER}")
 _STOPWORDS = frozenset(
     """a an the and or but of in on at to for from by with as is are was were be been being it its this that these
     those there their they them he she his her has have had do does did not no so than then also into over under
@@ -337,7 +360,7 @@ def _lemma(word: str) -> str:
 def lemmas(text: str) -> set[str]:
     """The dictionary forms of the text's words, lower-cased: "wrote" and "written" are "write",
     "children" is "child", which a stemmer keeps apart (simplemma's English table)."""
-    return {_lemma(word.lower()) for word in re.findall(r"[A-Za-z]+", text)}
+    return {_lemma(word.lower()) for word in re.findall(f"{LETTER}+", text)}
 
 
 def word_sequence(text: str) -> list[str]:
@@ -378,9 +401,9 @@ def names(text: str) -> set[str]:
     A capitalised word that is not the first of the text counts; the first word counts when it is
     plainly a name: possessive ("Tencent's ...") or capitalised inside ("OpenAI", "ByteDance").
     """
-    words = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][A-Za-z]+", text.strip())
+    words = re.findall(rf"(?<![.!?]\s)(?<!^)\b{UPPER}{LETTER}+", text.strip())
     found = {w.lower() for w in words if w not in NOT_NAMES}
-    first = re.match(r"[\"“(]?([A-Z][A-Za-z]+)(['’]s\b)?", text.strip())
+    first = re.match(rf"[\"“(]?({UPPER}{LETTER}+)(['’]s\b)?", text.strip())
     if first and first.group(1) not in NOT_NAMES and (first.group(2) or not first.group(1)[1:].islower()):
         found.add(first.group(1).lower())
     return found
