@@ -177,6 +177,7 @@ _TIME_SPAN = re.compile(
     rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORD_CHOICES})[\s-]+(?:(?:consecutive|straight|full|more)\s+)?{_TIME_UNITS}\b", re.I
 )
 _CHOICE = re.compile(r"\bor\b", re.I)
+_COUNT_ROUNDING = 0.05  # a question's "1,500 visitors" is the document's 1,512
 _YEAR = re.compile(r"(?<![\d.,$£€¥])\b(1[5-9]\d\d|20\d\d)\b(?![.,]\d|\s*(?:%|percent|per cent|million|billion|yuan|dollars))", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
 
@@ -282,6 +283,9 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     for year in _YEAR.findall(question):
         if not re.search(rf"(?<!\d){year}(?!\d)", document_text):
             return RuleResult(f"the cited document never mentions {year}, which the question asks about")
+    unknown = _count_missing(question, document_text)
+    if unknown:
+        return RuleResult(f"the cited document never mentions {unknown}, which the question asks about")
     lines_text = "\n".join(e.text for e in evidence)
     claim_names = _names_of(claim, document_text)
     given_numbers = numbers(question) & numbers(document_text)
@@ -314,6 +318,17 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     if missing:
         return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
     return RuleResult()
+
+
+def _count_missing(question: str, document_text: str) -> str | None:
+    """A number of 10 or more the question names a thing by ("the saying to 86 something", "episode
+    27", "10 digit dialing") that the cited document never gives, even rounded (5%): it is about
+    another thing. Small numbers are left alone (a document writes "three stages"), and so are
+    years (exact, above), amounts, percentages and numbers inside a name ("4od", "Q4")."""
+    asked = [q for q in quantities(question) if q.kind == "count" and not q.scale and q.value >= 10
+             and not _part_of_a_name(question, q) and q.number not in _YEAR.findall(question)]
+    held = [float(n) for n in numbers(document_text)] if asked else []
+    return next((q.text.strip() for q in asked if not any(abs(n - q.value) <= _COUNT_ROUNDING * q.value for n in held)), None)
 
 
 def _loose_words(text: str) -> set[str]:
@@ -647,8 +662,8 @@ def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:
 def subject_missing(question: str, claim: str, evidence_text: str, frequencies: DocumentFrequencies | None = None,
                     synonyms: Synonyms | None = None) -> str | None:
     """An answer that is not about what the question asks about, or only repeats the question:
-    - a question about named things (Ming-Chi Kuo, Tencent) answered by a sentence whose words and
-      cited lines name none of them;
+    - a question about named things (Ming-Chi Kuo, Tencent, or "new york" typed in lower case, a
+      word the corpus writes as a name) answered by a sentence whose words and cited lines name none of them;
     - a question whose most specific words (the two the corpus uses least, among words at most 2%
       of its documents use) the sentence, its cited lines and their titles never use ("what does
       shubin call the regulatory gene" answered with a line on body segments);
@@ -661,6 +676,9 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     asked = _subject_names(names(question), question)
     if asked and not any(mentions(said, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
+    typed = frequencies.names_in_lower_case(question) if frequencies is not None else []
+    if typed and not any(mentions(said, name) for name in typed):
+        return f"it is not about {', '.join(typed)}, which the question asks about"
     if frequencies is not None:
         specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _SPECIFIC_SHARE, _GENERIC_QUESTION_WORDS))
         if specific and not specific & content_words(said):

@@ -213,12 +213,30 @@ def test_a_year_the_question_asks_about_must_be_in_the_cited_document():
     reason = rule_check("Ana Ruiz won the prize.", [found], "Who won the 2022 prize?", f"The 2021 prize\n\n{line}").reason
     assert reason and "2022" in reason
     assert rule_check("Ana Ruiz won the prize.", [found], "Who won the 2022 prize?", f"The 2022 prize\n\n{line}").reason is None
-    # A figure is not a year: "1,500 visitors", "$2000", "2000 yuan".
-    for question in ("Who counted 1,500 visitors?", "Who paid $2000 for it?", "Who paid 2000 yuan?"):
+    # An amount is not a year: "$2000", "2000 yuan".
+    for question in ("Who paid $2000 for it?", "Who paid 2000 yuan?"):
         assert rule_check("Ana Ruiz did.", [find_evidence("Ana Ruiz did.", "prize.txt", 3, line)], question, line).reason is None
     # Seeds: the year is in the cited article, not on the line.
     claim = "Alibaba's revenue rose 8% to ¥280.2 billion."
     assert rule("What was Alibaba's revenue in the fourth quarter of 2024?", claim, "002_9fd4f84746180eec.txt:6") is None
+
+
+def test_a_number_the_question_names_a_thing_by_must_be_in_the_cited_document():
+    # ClapNQ dev: "where does the saying to 86 something come from" answered with another saying.
+    line = "The Vulgaria draws on sayings such as `` It does no good for all truth to be told '' ."
+    claim = "The Vulgaria draws on sayings such as It does no good for all truth to be told."
+    found = [find_evidence(claim, "vulgaria.txt", 3, line)]
+    reason = rule_check(claim, found, "where does the saying to 86 something come from", f"Vulgaria\n\n{line}").reason
+    assert reason == "the cited document never mentions 86, which the question asks about"
+    # Not built on: a rounded count is the document's figure; a small number may be written out;
+    # a number inside a name ("4od", "Q4") names nothing by itself.
+    doc = "Visitors\n\nThe fair drew 1,512 visitors and three bands; Channel 4od showed it in Q4."
+    claim = "The fair drew 1,512 visitors."
+    found = [find_evidence(claim, "fair.txt", 3, doc.split("\n")[2])]
+    for question in ("who counted the 1,500 visitors at the fair", "which 3 bands played at the fair", "when was the fair on 4od"):
+        assert rule_check(claim, found, question, doc).reason is None, question
+    assert "2,000" in rule_check(claim, found, "who counted the 2,000 visitors at the fair", doc).reason
+    assert "27" in rule_check(claim, found, "which band played in episode 27", doc).reason
 
 
 def test_figures_repeated_from_the_question_need_only_be_in_the_document():
@@ -440,6 +458,26 @@ def test_a_question_about_named_things_needs_an_answer_that_names_one():
     assert subject_missing("Which firm does Ming-Chi Kuo work for?", "Ivan Su is at Morningstar.", "Ivan Su from Morningstar adds")
     assert subject_missing("Which firm does Ming-Chi Kuo work for?", "TF International Securities.", "Ming-Chi Kuo, an analyst at TF") is None
     assert subject_missing("what is the purpose of the english bill of rights", "It limits the monarch.", "The Bill of Rights limits the monarch.") is None
+
+
+def test_a_lower_case_question_about_a_name_needs_an_answer_that_names_it():
+    # ClapNQ dev: "who founded the new york colony and why" answered with the Pilgrims of Plymouth.
+    pages = ["New York\nThe Dutch founded the colony of New Amsterdam, later New York, in 1624.",
+             "Pilgrims\nThe Pilgrims founded the Plymouth Colony so as to keep their English identity.",
+             "Trade\nFurs went from New York and from York to London; a new port grew and new ships came."]
+    frequencies = DocumentFrequencies(pages)
+    question = "who founded the new york colony and why"
+    claim = "The Pilgrims founded the Plymouth Colony so as to keep their English identity."
+    assert subject_missing(question, claim, pages[1], frequencies) == "it is not about york, which the question asks about"
+    claim = "The Dutch founded the colony of New Amsterdam, later New York, in 1624."
+    assert subject_missing(question, claim, pages[0], frequencies) is None
+    # Not built on: the name may be the cited document's title only ("he" on the line).
+    pages.append("Peter Stuyvesant\nGovernor Stuyvesant ruled it; in 1660 Stuyvesant and Peter Stuyvesant Jr. sailed.\n"
+                 "He was born in 1612.")
+    frequencies = DocumentFrequencies(pages)
+    assert frequencies.names_in_lower_case("when was peter stuyvesant born") == ["stuyvesant"]
+    line = "He was born in 1612."
+    assert subject_missing("when was peter stuyvesant born", "He was born in 1612.", f"{line}\nPeter Stuyvesant", frequencies) is None
 
 
 def test_an_answer_about_something_else_or_only_repeating_the_question_does_not_answer():

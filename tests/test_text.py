@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from rag.text import (
     MARKER,
+    DocumentFrequencies,
     Quantity,
     RawCitation,
     citation_label,
@@ -176,6 +178,22 @@ def test_names_are_capitalised_words_that_name_things():
     assert names("Tencent's AI investment is $15 billion.") == {"tencent", "ai"}
     assert names("OpenAI and ByteDance compete.") == {"openai", "bytedance"}
     assert names("The revenue rose. However it fell.") == set()
+
+
+def test_a_word_the_corpus_writes_as_a_name_is_a_name_in_a_lower_case_question():
+    frequencies = DocumentFrequencies([
+        "New York\nThe colony of New York was founded by the Dutch. In York, the Duke's men landed.",
+        "Colonies\nSettlers in New York traded furs; the Plymouth colony sent ships to York.",
+        "Cloud\nAlibaba Cloud grew. The cloud market is large; Alibaba Cloud leads, and Cloud revenue rose.",
+    ])
+    assert frequencies.names_in_lower_case("who founded the new york colony") == ["york"]
+    assert frequencies.names_in_lower_case("who founded the New York colony") == []  # names() sees it
+    # "cloud" is written capitalised in 2 of its 3 uses inside sentences: not a name.
+    assert frequencies.names_in_lower_case("how big is the cloud market") == []
+    restored = DocumentFrequencies.from_dict(json.loads(json.dumps(frequencies.to_dict())))
+    assert restored.names_in_lower_case("who founded the new york colony") == ["york"] and restored.counts == frequencies.counts
+    old = DocumentFrequencies.from_dict({"counts": frequencies.counts, "documents": 3})  # a store from before
+    assert old.names_in_lower_case("who founded the new york colony") == []
 
 
 def test_words_and_names_keep_letters_of_any_script_whole():

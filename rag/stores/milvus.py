@@ -202,7 +202,7 @@ class MilvusView(IndexView):
     def _load_frequencies(self) -> DocumentFrequencies:
         pieces = self.manifest["store"]["frequency_pieces"]
         stored = json.loads(_read_many(self.client, f"{self.collection}_docs", [("frequencies", pieces)])[0])
-        return DocumentFrequencies.from_counts(stored["counts"], stored["documents"])
+        return DocumentFrequencies.from_dict(stored)
 
 
 class _Documents(Mapping[str, DocumentRecord]):
@@ -421,7 +421,7 @@ class MilvusStore(Store):
         for n, record in enumerate(documents):
             files[record.source].update(doc=n, pieces=add(f"doc{n}", "document", json.dumps(record.to_dict(), ensure_ascii=False)))
         frequencies = frequencies_of(documents)
-        frequency_pieces = add("frequencies", "frequencies", json.dumps({"counts": frequencies.counts, "documents": frequencies.documents}))
+        frequency_pieces = add("frequencies", "frequencies", json.dumps(frequencies.to_dict()))
         if pending:
             self.client.insert(docs, pending)
             pending.clear()
