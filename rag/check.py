@@ -177,6 +177,7 @@ _TIME_SPAN = re.compile(
     rf"\b(?:\d+(?:[.,]\d+)?|{_NUMBER_WORD_CHOICES})[\s-]+(?:(?:consecutive|straight|full|more)\s+)?{_TIME_UNITS}\b", re.I
 )
 _CHOICE = re.compile(r"\bor\b", re.I)
+_NAMING_WORDS = content_words("known called named termed referred also commonly usually often generally")
 _COUNT_ROUNDING = 0.05  # a question's "1,500 visitors" is the document's 1,512
 _YEAR = re.compile(r"(?<![\d.,$£€¥])\b(1[5-9]\d\d|20\d\d)\b(?![.,]\d|\s*(?:%|percent|per cent|million|billion|yuan|dollars))", re.I)
 _MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(century|decade|season|spring|summer|autumn|fall|winter)\b", re.I)
@@ -692,7 +693,9 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
         if not lemmas(" ".join(topic_words)) & lemmas(said) and not _said_otherwise(topic_words, said, synonyms):
             return "it is not about what the question asks about"
     # (A choice question, "is Wellington in the North or South Island", is answered by repeating a part.)
-    if content_words(claim) and content_words(claim) <= content_words(question) and not _CHOICE.search(question):
+    # Words that only name or frame add nothing: "Salicylic acid is commonly known as salicylic acid."
+    added = content_words(claim) - content_words(question) - _NAMING_WORDS
+    if content_words(claim) and not added and not _CHOICE.search(question):
         return "it only repeats the question"
     return None
 

@@ -492,6 +492,11 @@ def test_an_answer_about_something_else_or_only_repeating_the_question_does_not_
         "how many jurors must agree in a criminal case", "Juries in criminal cases must reach a unanimous verdict.", ""
     ) is None
     assert answer_type_missing("how many jurors must agree in a criminal case", "Juries must reach a unanimous verdict.") is None
+    # ClapNQ heldout-c: a sentence adding only "commonly known as" names nothing; one naming a thing does.
+    question = "what is the common name for salicylic acid"
+    assert subject_missing(question, "Salicylic acid is commonly known as salicylic acid.", "") == "it only repeats the question"
+    assert subject_missing(question, "Salicylic acid is commonly known as aspirin's parent.", "") is None
+    assert subject_missing("what is the other name of the sun", "The Sun is also called the Sun.", "") == "it only repeats the question"
     # a choice question is answered by repeating one of its choices
     assert subject_missing("is wellington in the north or south island", "Wellington is in the North Island.", "") is None
 
