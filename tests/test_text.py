@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from rag.stores.base import DocumentRecord, frequencies_of
 from rag.text import (
     MARKER,
     DocumentFrequencies,
@@ -14,6 +15,7 @@ from rag.text import (
     RawCitation,
     citation_label,
     content_words,
+    holds_words,
     is_file_like,
     mask_quantities,
     names,
@@ -194,6 +196,30 @@ def test_a_word_the_corpus_writes_as_a_name_is_a_name_in_a_lower_case_question()
     assert restored.names_in_lower_case("who founded the new york colony") == ["york"] and restored.counts == frequencies.counts
     old = DocumentFrequencies.from_dict({"counts": frequencies.counts, "documents": 3})  # a store from before
     assert old.names_in_lower_case("who founded the new york colony") == []
+
+
+def test_a_question_names_the_titles_it_holds_word_for_word():
+    frequencies = DocumentFrequencies(["The Rap Game\nA show.", "Safe Haven (film)\nA film.", "Mars\nA planet.",
+                                       "Guy's Grocery Games\nA show."],
+                                      titles=["The Rap Game", "Safe Haven (film)", "Mars", "Guy's Grocery Games"])
+    assert frequencies.titles_named("what does the winner of the rap game get") == ["rap game"]
+    assert frequencies.titles_named("Where did the movie Safe Haven take place?") == ["safe haven"]  # "(film)" aside
+    assert frequencies.titles_named("where do they shoot guy 's grocery games") == ["guy s grocery games"]
+    assert frequencies.titles_named("how far is mars") == []  # one word: only a word
+    assert frequencies.titles_named("what does the rapper of the game get") == []  # not together
+    restored = DocumentFrequencies.from_dict(json.loads(json.dumps(frequencies.to_dict())))
+    assert restored.titles_named("who won the rap game") == ["rap game"]
+    old = DocumentFrequencies.from_dict({"counts": frequencies.counts, "documents": 4})  # a store from before
+    assert old.titles_named("who won the rap game") == []
+    assert holds_words("Guy 's Grocery Games , a show", "guy s grocery games")
+    assert not holds_words("a grocery of games", "grocery games")
+
+
+def test_frequencies_of_records_keep_their_titles_in_one_pass():
+    records = (DocumentRecord(f"{n}.txt", "0" * 64, [title or "A line of text too long to be a title.", "", "Text."], title)
+               for n, title in enumerate(["The Rap Game", "California State Lottery", None]))
+    frequencies = frequencies_of(records)  # an iterator, read once
+    assert frequencies.documents == 3 and frequencies.titles == ["california state lottery", "rap game"]
 
 
 def test_words_and_names_keep_letters_of_any_script_whole():

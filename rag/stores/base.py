@@ -192,4 +192,11 @@ class Store(abc.ABC):
 
 
 def frequencies_of(documents: Iterator[DocumentRecord] | Sequence[DocumentRecord]) -> DocumentFrequencies:
-    return DocumentFrequencies("\n".join(d.lines) for d in documents)
+    titles: list[str | None] = []  # filled as the texts are read, in one pass over an iterator
+
+    def texts() -> Iterator[str]:
+        for document in documents:
+            titles.append(document.title)
+            yield "\n".join(document.lines)
+
+    return DocumentFrequencies(texts(), titles)
