@@ -90,6 +90,7 @@ _MIN_QUOTE_WORDS = 3  # a claim needs this many content words to count as stated
 # evidence must use. Both numbers were chosen on ClapNQ dev (evals/README.md).
 _SPECIFIC_WORDS = 2
 _SPECIFIC_SHARE = 0.02
+_COMMON_DOCUMENTS = 10  # fewer documents than this using a name never make it common
 # A short answer (at most this many content words) counts as stated when copied from a sentence
 # holding at least this share of the question's words (chosen on the seeds golden set, round 3).
 _FRAGMENT_WORDS = 4
@@ -130,6 +131,9 @@ _UNIT_WORDS = content_words(f"{_UNIT_NAMES} cent usd cny eur gbp jpy hkd")
 # an answer names it ("BABA is the ticker symbol") where the line only gives it ("NYSE: BABA").
 # Words that only say a figure is asked for ("the size of the investment"), not what it measures.
 _MEASURE_WORDS = content_words("size amount number price value cost figure sum level total percentage proportion ratio rate")
+# "In what year was gold discovered?" is answered by "1886." alone: a year or a date need not say
+# it is one ("8%" still must).
+_TIME_WORDS = content_words("year decade century date day month")
 _ASKED_FOR = re.compile(
     r"^\s*(?:(?:in|on|at|for|from|to|by|with|of)\s+)?(?P<wh>what|which)\s+(?:(?:is|was|are|were)\s+)?(?:(?:the|a|an|its|their)\s+)?(?:\S+['’]s\s+)?"
     r"(?P<words>(?:(?!(?:of|on|in|for|at|by|to|from|with|does|did|do|is|was|are|were|has|have|had|will|would|can|could)\b)"
@@ -285,7 +289,7 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     for year in _YEAR.findall(question):
         if not re.search(rf"(?<!\d){year}(?!\d)", document_text):
             return RuleResult(f"the cited document never mentions {year}, which the question asks about")
-    unknown = _count_missing(question, document_text)
+    unknown = _count_missing(question, document_text) or _ordinal_missing(question, document_text)
     if unknown:
         return RuleResult(f"the cited document never mentions {unknown}, which the question asks about")
     lines_text = "\n".join(e.text for e in evidence)
@@ -331,6 +335,30 @@ def _count_missing(question: str, document_text: str) -> str | None:
              and not _part_of_a_name(question, q) and q.number not in _YEAR.findall(question)]
     held = [float(n) for n in numbers(document_text)] if asked else []
     return next((q.text.strip() for q in asked if not any(abs(n - q.value) <= _COUNT_ROUNDING * q.value for n in held)), None)
+
+
+_ORDINALS = ("second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+             "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
+_ROMAN = "II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI XVII XVIII XIX XX".split()
+# "her third tour", "the fifth season": an ordinal before a word, not "per second", "a second" or
+# part of "twenty-second".
+_ASKED_ORDINAL = re.compile(rf"(?<!\bper )(?<!\ba )(?<!ty )(?<!ty-)\b({'|'.join(_ORDINALS)})\s+({LETTER}+)", re.I)
+
+
+def _ordinal_missing(question: str, document_text: str) -> str | None:
+    """An ordinal the question names a thing by ("on her third tour", "the fifth season") that the
+    cited document never gives, as the word, as "3rd", as "season 3" or as a Roman numeral ("World
+    War II"): the document tells of other ones ("two tours, the first in 1893 and the second in
+    1894"). "First" and "last" are left alone: a document says them in too many ways."""
+    for found in _ASKED_ORDINAL.finditer(question):
+        word, thing = found.group(1).lower(), found.group(2)
+        number = _ORDINALS.index(word) + 2
+        suffix = {2: "nd", 3: "rd"}.get(number % 10 if number > 20 else number, "th")
+        written = (rf"\b{word}\b|\b{number}{suffix}\b|\b{re.escape(thing)}\s+(?:no\.?\s*)?{number}\b"
+                   rf"|(?-i:\b{_ROMAN[number - 2]}\b)")
+        if not re.search(written, document_text, re.I):
+            return f"a {word} {thing.lower()}"
+    return None
 
 
 def _loose_words(text: str) -> set[str]:
@@ -538,6 +566,38 @@ def answer_type_missing(question: str, claim: str) -> str | None:
     return None
 
 
+# Words of degree and their opposites, as comparatives and superlatives (a base form, "high",
+# "low", is too often part of a name or a term: "high school", "low tone").
+_OPPOSITE_DEGREES = [
+    ("highest higher", "lowest lower"), ("largest larger biggest bigger", "smallest smaller"),
+    ("longest longer", "shortest shorter"), ("tallest taller", "shortest shorter"),
+    ("deepest deeper", "shallowest shallower"), ("oldest older eldest elder", "youngest younger newest newer"),
+    ("earliest", "latest"), ("best better", "worst worse"), ("fastest faster", "slowest slower"),
+    ("heaviest heavier", "lightest lighter"), ("widest wider", "narrowest narrower"),
+    ("thickest thicker", "thinnest thinner"), ("hottest hotter warmest warmer", "coldest colder coolest cooler"),
+    ("richest richer", "poorest poorer"), ("strongest stronger", "weakest weaker"), ("wettest wetter", "driest drier"),
+    ("nearest nearer closest closer", "farthest farther furthest further"), ("maximum", "minimum"),
+    ("northernmost", "southernmost"), ("easternmost", "westernmost"),
+]
+
+
+def _words_of(forms: str, text: str) -> list[str]:
+    return [w for w in forms.split() if re.search(rf"\b{w}\b", text, re.I)]
+
+
+def opposite_asked(question: str, claim: str, evidence_text: str) -> str | None:
+    """A question asking for one end of a scale ("the shallowest hypersaline lake") answered by a
+    sentence whose words and cited lines give only the other end ("the deepest hypersaline lake"):
+    it answers the opposite question."""
+    said = f"{claim}\n{evidence_text}"
+    for first, second in _OPPOSITE_DEGREES:
+        for asked, opposite in ((first, second), (second, first)):
+            in_question, in_said = _words_of(asked, question), _words_of(opposite, said)
+            if in_question and in_said and not _words_of(asked, said) and not _words_of(opposite, question):
+                return f"it says {in_said[0]}, where the question asks for {in_question[0]}"
+    return None
+
+
 def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
     """What a who/which question asks for, missing from its answer:
     - a person named for a who-question asking for a role (a chief executive, an analyst) whom
@@ -581,6 +641,8 @@ def about_something_else(question: str, claim: str, evidence_text: str, synonyms
     # The answer is a figure when the sentence adds one and no name ("BABA" answers a ticker question
     # in a sentence that also gives $53 billion).
     measured = asked_for - _MEASURE_WORDS - _GENERIC_QUESTION_WORDS
+    if _YEAR.search(claim) or _MONTHS.search(claim):
+        measured -= _TIME_WORDS
     new_figures = {q.number for q in quantities(claim) if not _part_of_a_name(claim, q)} - numbers(question)
     if found.group("wh").lower() == "what" and measured and new_figures and not new_names:
         # What the figure is of: the sentence's words, and those of the line's sentences holding the figure.
@@ -678,7 +740,10 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     """
     said = claim + "\n" + evidence_text
     asked = _subject_names(names(question), question)
-    if asked and not any(mentions(said, name) for name in asked):
+    # Names many documents use ("the United States", "British") set the scene: when the question
+    # names only such, the cited document naming one will do.
+    scene = said + "\n" + document_text if asked and all(_common_name(n, frequencies) for n in asked) else said
+    if asked and not any(mentions(scene, name) for name in asked):
         return f"it is not about {', '.join(sorted(asked))}, which the question asks about"
     typed = frequencies.names_in_lower_case(question) if frequencies is not None else []
     if typed and not any(mentions(said, name) for name in typed):
@@ -704,6 +769,16 @@ def subject_missing(question: str, claim: str, evidence_text: str, frequencies: 
     if content_words(claim) and not added and not _CHOICE.search(question):
         return "it only repeats the question"
     return None
+
+
+def _common_name(name: str, frequencies: DocumentFrequencies | None) -> bool:
+    """Whether every word of a name is used by more than 2% of the documents, and by 10 or more (in
+    a corpus of five articles every word is in 20% of them, and no name is common for that)."""
+    words = content_words(name)
+    if frequencies is None or not words:
+        return False
+    counts = [frequencies.counts.get(w, 0) for w in words]
+    return all(n >= _COMMON_DOCUMENTS and n > _SPECIFIC_SHARE * frequencies.documents for n in counts)
 
 
 def _said_otherwise(words: list[str], text: str, synonyms: Synonyms | None) -> bool:
@@ -859,7 +934,8 @@ class ClaimChecker:
         """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
         let the model answer (`evidence_text`: those lines and their titles, `document_text`: their
         documents' whole text, for the rules)."""
-        lacking = answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
+        lacking = (answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
+                   or opposite_asked(question, claim, evidence_text))
         if lacking:
             return AnswersVerdict(False, 0.0, lacking)
         elsewhere = (about_something_else(question, claim, evidence_text, self.synonyms)
