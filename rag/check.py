@@ -9,7 +9,8 @@ Cheapest first:
      left to the judge: "New York Stock Exchange" against "NYSE");
    - a word the sentence takes from the question that the cited lines never use ("edited the
      article" put around a name the line gives for something else);
-   - a year the question asks about that the cited document never gives (it is about another period);
+   - a year, a count or an ordinal the question names a thing by ("the 2022 prize", "episode 27",
+     "her third tour") that the cited document never gives (it is about another period or thing);
    and, for "answers":
    - a how-much, how-many or when question answered without a figure or a date, a question in
      yuan (or percent) answered in dollars, a how-many question answered in money, a who-question
@@ -21,8 +22,11 @@ Cheapest first:
      whom neither the sentence nor the cited sentences naming them give that role, and a question
      whose subject is a person by role ("How did the company's boss characterise ...") answered by
      a sentence naming people whose cited lines give no one that role;
+   - a question asking for one end of a scale ("the shallowest lake") answered with the other
+     ("the deepest"), and a question asking what is not so answered by lines that negate nothing;
    - a question about named things (Ming-Chi Kuo) answered by a sentence whose words and cited
-     lines name none of them;
+     lines name none of them (a name many documents use, "the United States", may be the cited
+     document's), and a question naming a document's title answered from a document that never names it;
    - a question whose two rarest words (of words at most 2% of the documents use) the sentence, its
      lines and their titles never use (it is about something else on the same page).
 2. The judge: "states" is the language model asked a yes/no question (do these words of the line
@@ -598,6 +602,28 @@ def opposite_asked(question: str, claim: str, evidence_text: str) -> str | None:
     return None
 
 
+# A question about what is not so ("which act is not usually counted"), outside quotes and set phrases.
+_NEGATED = re.compile(r"\b(?:not|never)\b|n['’]t\b", re.I)
+_NOT_A_NEGATION = re.compile(r"\bwhether or not\b|\bnot only\b|[\"“][^\"”]*[\"”]|``.*?''", re.I)
+# Words that say something is not so, or is left out.
+_NEGATIVE = re.compile(
+    r"\b(?:not|no|never|none|neither|nor|without|except|excluding|excluded|other than|rather than|instead|cannot|"
+    r"nobody|nothing|lacks?|lacking|absent|missing|outside|fails?|failed|refused|declined|rejected|omitted|apart)\b|n['’]t\b",
+    re.I,
+)
+
+
+def negation_unanswered(question: str, claim: str, evidence_text: str) -> str | None:
+    """A question asking what is not so ("which british act is not usually counted as one of the
+    townshend acts") answered by a sentence whose words and cited lines negate nothing: they tell
+    what is so (the acts counted), which does not say what is not."""
+    if not _NEGATED.search(_NOT_A_NEGATION.sub(" ", question)):
+        return None
+    if _NEGATIVE.search(f"{claim}\n{evidence_text}"):
+        return None
+    return "the cited lines say nothing is not so, and the question asks what is not"
+
+
 def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
     """What a who/which question asks for, missing from its answer:
     - a person named for a who-question asking for a role (a chief executive, an analyst) whom
@@ -935,7 +961,7 @@ class ClaimChecker:
         let the model answer (`evidence_text`: those lines and their titles, `document_text`: their
         documents' whole text, for the rules)."""
         lacking = (answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
-                   or opposite_asked(question, claim, evidence_text))
+                   or opposite_asked(question, claim, evidence_text) or negation_unanswered(question, claim, evidence_text))
         if lacking:
             return AnswersVerdict(False, 0.0, lacking)
         elsewhere = (about_something_else(question, claim, evidence_text, self.synonyms)

@@ -14,6 +14,7 @@ from rag.check import (
     answer_type_missing,
     echoed_words,
     find_evidence,
+    negation_unanswered,
     opposite_asked,
     rule_check,
     subject_missing,
@@ -276,6 +277,23 @@ def test_a_question_asking_for_one_end_of_a_scale_is_not_answered_by_the_other()
     assert opposite_asked("who was the youngest president", "Theodore Roosevelt was the youngest.", "He was 42, younger than any before.") is None
     assert opposite_asked("which planet is closest to the sun", "Mercury is nearest the Sun.", "Mercury is the nearest planet.") is None
     assert opposite_asked("what is the maximum speed", "The top speed is 300 km/h , the minimum 40 .", "max 300, minimum 40") is not None
+
+
+def test_a_question_about_what_is_not_so_needs_lines_that_negate_something():
+    # SQuAD 2.0-style set, round 10: "which act is not usually counted" answered with those counted.
+    question = "which british act is not usually counted as one of the townshend acts?"
+    line = ("Historians vary slightly as to which acts they include under the heading `` Townshend Acts '' , "
+            "but five acts are often mentioned : The Revenue Act of 1767 , the Indemnity Act , the Commissioners of Customs Act .")
+    judge = ScriptedJudge(answers=1.0)
+    verdict = checker(judge).answers(question, line, [ContextLine("townshend.txt", 5, line)], line)
+    assert not verdict.answers and "not" in verdict.reason and judge.calls == []
+    # Not built on: lines that negate ("does not", "no", "outside"); "whether or not"; a quoted "not".
+    assert negation_unanswered("why is interphase not truly a period of rest", "Interphase is a busy phase.",
+                               "However , interphase does not describe a cell that is merely resting ;") is None
+    assert negation_unanswered("which planet doesn't have moons", "Venus.", "Venus has no moons .") is None
+    assert negation_unanswered("which country is not in the eu", "Norway.", "Norway stays outside the EU .") is None
+    assert negation_unanswered("did he ask whether or not to go", "He asked to go.", "He asked to go .") is None
+    assert negation_unanswered('who wrote "do not go gentle"', "Dylan Thomas.", "Dylan Thomas wrote the poem .") is None
 
 
 def test_a_year_answers_a_what_year_question_alone():

@@ -1,7 +1,8 @@
 """Checks on the golden question files (JSON Lines), fast and model-free.
 
-Covers the project's own golden set (evals/golden/seeds.jsonl over seeds/) and the
-ClapNQ dev split shipped beside it (evals/golden/clapnq/dev.jsonl over its docs/ folder).
+Covers the project's own golden set (evals/golden/seeds.jsonl over seeds/), the
+ClapNQ dev split shipped beside it (evals/golden/clapnq/dev.jsonl over its docs/ folder)
+and the SQuAD 2.0-style set written over those passages (evals/golden/squadlike/).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SEEDS_CORPUS = ROOT / "seeds"
 CLAPNQ_DIR = ROOT / "evals" / "golden" / "clapnq"
 CLAPNQ_GOLDEN = CLAPNQ_DIR / "dev.jsonl"
 CLAPNQ_CORPUS = CLAPNQ_DIR / "docs"
+SQUADLIKE_GOLDEN = ROOT / "evals" / "golden" / "squadlike" / "squadlike-40.jsonl"
 
 REQUIRED_KEYS = {"id": str, "question": str, "answers": list, "evidence": list, "answerable": bool}
 ALLOWED_TYPES = {"fact", "number", "entity", "multi_doc", "conflict", "paraphrase", "unanswerable"}
@@ -61,6 +63,7 @@ def _datasets():
     return [
         pytest.param(SEEDS_GOLDEN, SEEDS_CORPUS, id="seeds"),
         pytest.param(CLAPNQ_GOLDEN, CLAPNQ_CORPUS, id="clapnq"),
+        pytest.param(SQUADLIKE_GOLDEN, CLAPNQ_CORPUS, id="squadlike"),
     ]
 
 
