@@ -12,6 +12,7 @@ import pytest
 from api_helpers import (  # noqa: F401 - fixtures are found by name
     NET_INCOME_ANSWER,
     NET_INCOME_QUESTION,
+    NET_INCOME_SOURCE,
     Background,
     api_client,
     built_index,
@@ -26,9 +27,11 @@ PARTS = ("cloud", "commerce", "logistics", "media", "payments", "travel", "healt
 
 
 def slow_answer(sentences: int) -> str:
-    """Distinct sentences (a repeated one would be stopped as a looping model), ~30 deltas each."""
-    return " ".join(f"Alibaba reported strong results in its {part} unit and keeps investing heavily."
-                    for part in PARTS[:sentences])
+    """Distinct sentences (a repeated one would be stopped as a looping model), ~50 deltas each.
+    Each states the net income its line gives, so each passes the check and is streamed as it
+    ends: sentences the check rejects are never sent, and a retry would take the next queued answer."""
+    return " ".join(f"Alibaba reported net income of ¥48.9 billion ($6.45 billion) for the quarter, and its {part} "
+                    f"unit keeps investing heavily [{NET_INCOME_SOURCE}:6]." for part in PARTS[:sentences])
 
 
 SLOW_ANSWER = slow_answer(4)
@@ -216,7 +219,7 @@ def test_overload_is_503_with_retry_after_and_search_stays_up(built_index, fake)
     with api_client(built_index, max_concurrent_generations=1, max_queued_generations=0) as client:
         gate = client.app.state.rag.gate
         fake.queue(SLOW_ANSWER, NET_INCOME_ANSWER)
-        fake.delay_s = 0.02  # ~110 deltas: the first answer holds the only slot for a couple of seconds
+        fake.delay_s = 0.02  # ~200 deltas: the first answer holds the only slot for a couple of seconds
         first = Background(_read_stream, client, NET_INCOME_QUESTION)
         first.start()
         assert wait_for(lambda: gate.running == 1 and fake.deltas_sent > 0)
@@ -277,7 +280,7 @@ def test_client_disconnect_stops_generation(built_index, fake, route, caplog):
     caplog.set_level(logging.INFO, logger="rag.api")
     with api_client(built_index) as client:
         gate = client.app.state.rag.gate
-        answer = slow_answer(12)  # ~340 deltas: many seconds at this pace
+        answer = slow_answer(12)  # ~600 deltas: many seconds at this pace
         total_deltas = len(answer) // 3 + 1
         fake.queue(answer)
         fake.delay_s = 0.02
