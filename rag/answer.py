@@ -1,7 +1,8 @@
 """Answering: retrieve, pick the lines to show the model, let it write, and let out only checked sentences.
 
 The path, step by step (`Answerer.stream`):
-    gate      nothing relevant retrieved -> "not in the documents", the model is not called
+    gate      nothing relevant retrieved, or the question names a word no document uses that is no
+              English word ("qantas") -> "not in the documents", the model is not called
     select    the retrieved lines most similar to the question, within the prompt budget
     generate  the model writes, citing line labels
     check     each sentence, once complete, is checked (rag/check.py): its cited lines must state it,
@@ -386,6 +387,11 @@ class Answerer:
         best = max((p.dense_score or 0.0 for p in passages), default=0.0)
         if not passages or best < self.settings.min_relevance:
             yield finish(answer=NOT_FOUND, answerable=False, status="not_found")
+            return
+        unknown = retriever.document_frequencies.unknown_names(question) if self.settings.unknown_names_not_found else []
+        if unknown:
+            words = ", ".join(f"“{word}”" for word in unknown)
+            yield finish(answer=f"{NOT_FOUND[:-1]}: no document mentions {words}.", answerable=False, status="not_found")
             return
 
         mark = time.perf_counter()

@@ -23,7 +23,9 @@ Cheapest first:
      whose subject is a person by role ("How did the company's boss characterise ...") answered by
      a sentence naming people whose cited lines give no one that role;
    - a question asking for one end of a scale ("the shallowest lake") answered with the other
-     ("the deepest"), and a question asking what is not so answered by lines that negate nothing;
+     ("the deepest"), a question asking what is not so answered by lines that negate nothing, and
+     a question asking for something besides what it names ("apart from holy water and olive oil")
+     answered with only those things;
    - a question about named things (Ming-Chi Kuo) answered by a sentence whose words and cited
      lines name none of them (a name many documents use, "the United States", may be the cited
      document's), and a question naming a document's title answered from a document that never names it;
@@ -73,6 +75,7 @@ from rag.text import (
     numbers,
     quantities,
     split_sentences,
+    strip_markers,
     word_sequence,
 )
 from rag.types import Span
@@ -624,6 +627,79 @@ def negation_unanswered(question: str, claim: str, evidence_text: str) -> str | 
     return "the cited lines say nothing is not so, and the question asks what is not"
 
 
+# "Besides X and Y, what other ...", "which mountains other than the Catskills": the things set aside.
+_SET_ASIDE = re.compile(r"\b(?:besides|other than|apart from|aside from|except for|except|in addition to)\s+", re.I)
+_ASKING = re.compile(r",?\s*\b(?:what|which|who|whom|whose|where|when|how|why)\b|[?;]", re.I)
+_ITEM_BREAK = re.compile(r"\s*(?:,|&|\band\b|\bor\b)\s*", re.I)
+# A sentence's list of things: its parts between commas and "and"/"or".
+_LIST_BREAK = re.compile(r"\s*(?:[,;]|\b(?:and|or|nor|as well as)\b)\s*", re.I)
+# Words before a thing set aside that set it aside in the sentence too ("besides the Godavari").
+_ALONGSIDE = re.compile(r"\b(?:besides|other than|apart from|aside from|in addition to|as well as|along with|alongside|"
+                        r"together with|like|not only|not just|beyond|except|plus)\b", re.I)
+_LIST_MEMBER_WORDS = 5
+
+
+def _set_aside(question: str) -> list[list[str]]:
+    """The things a question asks for something besides, each as its stemmed content words: up to
+    the question word when the phrase opens the question ("Besides X, Y and Z, what ..."), else up
+    to the next comma or the end."""
+    items = []
+    for found in _SET_ASIDE.finditer(question):
+        rest = question[found.end():]
+        opening = not question[:found.start()].strip()
+        end = _ASKING.search(rest) if opening else re.search(r"[,?;]", rest)
+        for item in _ITEM_BREAK.split(rest[:end.start()] if end else rest):
+            words = word_sequence(item)
+            if 0 < len(words) <= 4:
+                items.append(words)
+    return items
+
+
+def _mention_at(text: str, items: list[list[str]]) -> int | None:
+    """Where in `text` a thing set aside is first mentioned (its stems in order), or None."""
+    words = [(m.start(), stems[0]) for m in re.finditer(rf"{ALNUM}+(?:['’-]{ALNUM}+)*", text)
+             if (stems := word_sequence(m.group()))]
+    stems = [stem for _, stem in words]
+    found = [i for item in items for i in range(len(stems) - len(item) + 1) if stems[i:i + len(item)] == item]
+    return words[min(found)][0] if found else None
+
+
+def set_aside_answered(question: str, claim: str) -> str | None:
+    """A question asking for something besides what it names ("apart from holy water and olive
+    oil, what else ...") answered by a sentence giving only those things ("mixing the ashes with holy
+    water or olive oil"): it answers the question without its "besides". The sentence answers when
+    it sets them aside too ("besides the Godavari, the Mahanadi ..."), lists another thing beside
+    them ("the Godavari, the Krishna and the Mahanadi"), or names another thing before them in the
+    same part ("the Mahanadi is longer than the Narmada but shorter than the Godavari")."""
+    items = _set_aside(question)
+    if not items:
+        return None
+    asked = set(word_sequence(question))
+    parts = [part for part in _LIST_BREAK.split(strip_markers(claim)) if part.strip()]
+    at = [_mention_at(part, items) for part in parts]
+
+    def another_thing(i: int) -> bool:
+        words = word_sequence(parts[i]) if 0 <= i < len(parts) and at[i] is None else []
+        return 0 < len(words) <= _LIST_MEMBER_WORDS and any(word not in asked for word in words)
+
+    plain = another = aside = False
+    for i, part in enumerate(parts):
+        if at[i] is None:
+            aside = False
+            continue
+        before = part[:at[i]]
+        # A thing set aside in the sentence too, or in a list that follows one so set aside.
+        aside = bool(_ALONGSIDE.search(before)) or (aside and len(word_sequence(part)) <= _LIST_MEMBER_WORDS)
+        named_before = any(not set(word_sequence(name)) <= asked for name in names(before))
+        if another_thing(i - 1) or another_thing(i + 1) or named_before:
+            another = True
+        elif not aside:
+            plain = True
+    if not plain or another:
+        return None
+    return "it gives only what the question sets aside, and the question asks for another"
+
+
 def asked_thing_missing(question: str, claim: str, evidence_text: str, synonyms: Synonyms | None = None) -> str | None:
     """What a who/which question asks for, missing from its answer:
     - a person named for a who-question asking for a role (a chief executive, an analyst) whom
@@ -961,7 +1037,8 @@ class ClaimChecker:
         let the model answer (`evidence_text`: those lines and their titles, `document_text`: their
         documents' whole text, for the rules)."""
         lacking = (answer_type_missing(question, claim) or asked_thing_missing(question, claim, evidence_text, self.synonyms)
-                   or opposite_asked(question, claim, evidence_text) or negation_unanswered(question, claim, evidence_text))
+                   or opposite_asked(question, claim, evidence_text) or negation_unanswered(question, claim, evidence_text)
+                   or set_aside_answered(question, claim))
         if lacking:
             return AnswersVerdict(False, 0.0, lacking)
         elsewhere = (about_something_else(question, claim, evidence_text, self.synonyms)

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         0.2, description="Below this best dense similarity the documents are taken not to hold the answer."
     )
+    unknown_names_not_found: bool = Field(
+        True,
+        description="Answer \"not in the documents\", without calling the model, when the question names a word of 6 letters "
+        "or more that no indexed document uses in any form and that is no English word (a name the documents never mention).",
+    )
     reranker: str | None = Field(None, description="Dotted path to a reranker factory; none ships offline.")
 
     # Language model

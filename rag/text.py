@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -359,6 +360,22 @@ def _lemma(word: str) -> str:
     return simplemma.lemmatize(word, lang="en")
 
 
+_UNKNOWN_NAME_LETTERS = 6
+
+
+def _folded(stem: str) -> str:
+    """A stem without hyphens and accents: "e-commerce" is "ecommerce", "Beyonce" is "Beyoncé"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", stem.replace("-", "")) if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=65536)
+def _is_english(word: str) -> bool:
+    import simplemma
+
+    lowered = word.lower()
+    return any(simplemma.is_known(part, lang="en") for part in (lowered, *re.split(r"['’-]", lowered)) if part)
+
+
 def lemmas(text: str) -> set[str]:
     """The dictionary forms of the text's words, lower-cased: "wrote" and "written" are "write",
     "children" is "child", which a stemmer keeps apart (simplemma's English table)."""
@@ -535,6 +552,31 @@ class DocumentFrequencies:
             if word.islower() and word not in _STOPWORDS and uses >= _NAME_USES and self.capitalised[word] >= _NAME_SHARE * uses:
                 found.append(word)
         return list(dict.fromkeys(found))
+
+    def unknown_names(self, text: str) -> list[str]:
+        """The words of `text` that no document uses in any form and that are no English word (the
+        dictionary of simplemma): names the documents never mention ("qantas" in a corpus about Air
+        New Zealand), which no passage can answer a question about. Hyphens and accents aside
+        ("Beyonce" is "Beyoncé"). Words of fewer than 6 letters are left out (often initials a
+        document may spell out: CEO, NYSE), and so are the digits of a word (a model number is
+        written in too many ways) and every word when there are no documents."""
+        if not self.documents:
+            return []
+        found = []
+        for word in re.findall(rf"{LETTER}+(?:['’-]{LETTER}+)*", text):
+            word = re.sub(r"['’]s$", "", word)
+            stems = word_sequence(word)
+            # the stemmer cuts "beyonce" and "beyoncé" differently: the folded word is tried whole too
+            forms = {_folded(form) for form in (*stems, *word_sequence(_folded(word)), word.lower())}
+            if (len(re.findall(LETTER, word)) >= _UNKNOWN_NAME_LETTERS and stems
+                    and not forms & self._stems and not _is_english(word)):
+                found.append(word)
+        return list(dict.fromkeys(found))
+
+    @cached_property
+    def _stems(self) -> frozenset[str]:
+        """The content words the documents use, folded as `_folded` does."""
+        return frozenset(map(_folded, self.counts))
 
     def most_specific(self, text: str, n: int, max_share: float, ignore: frozenset[str] | set[str] = frozenset()) -> list[str]:
         """The n rarest content words of `text` among those that at most `max_share` of the documents

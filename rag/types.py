@@ -126,8 +126,8 @@ class Answer(BaseModel):
     status: AnswerStatus = Field(
         "answered",
         description=(
-            "answered (every shown sentence passed the claim check); not_found (nothing relevant retrieved, model "
-            "not called) and declined (the model said the passages do not answer): the documents do not hold the "
+            "answered (every shown sentence passed the claim check); not_found (nothing relevant retrieved, or the "
+            "question names a word no document uses; model not called) and declined (the model said the passages do not answer): the documents do not hold the "
             "answer; unverified (related passages found, but no sentence that answers the question could be "
             "checked against them); model_unavailable (an error: the model failed; passages are still returned)"
         ),

@@ -250,6 +250,21 @@ def test_irrelevant_question_is_not_found_and_model_not_called(service, fake):
     assert fake.requests == []
 
 
+
+def test_a_question_naming_what_no_document_mentions_is_not_found_and_model_not_called(service, fake):
+    # Seen on the SQuAD 2.0-style set (round 10): "how much did qantas pay ..." answered with Air New
+    # Zealand's A$680 million from a document that never names Qantas. Here: a company the seeds never name.
+    answer = service.ask("How much did Xiaomi invest in Alibaba's cloud?")
+    assert answer.status == "not_found" and answer.answerable is False and answer.citations == []
+    assert "no document mentions “Xiaomi”" in answer.answer and fake.requests == []
+    # Words the documents use, even in another form ("Alibaba's", "investments"), and English words
+    # they do not ("sourdough" is in the dictionary), are left to the model; so is every word when it is off.
+    fake.queue(f"Net income was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    assert service.ask("What were Alibaba's investments in the fourth quarter?").status != "not_found"
+    fake.queue(f"Net income was ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    assert with_settings(service, unknown_names_not_found=False).ask("How much did Xiaomi invest in Alibaba's cloud?").status != "not_found"
+
+
 # ---------------------------------------------------------------- prompt
 
 

@@ -17,6 +17,7 @@ from rag.check import (
     negation_unanswered,
     opposite_asked,
     rule_check,
+    set_aside_answered,
     subject_missing,
     word_coverage,
 )
@@ -301,6 +302,34 @@ def test_a_question_about_what_is_not_so_needs_lines_that_negate_something():
     assert negation_unanswered("did he ask whether or not to go", "He asked to go.", "He asked to go .") is None
     assert negation_unanswered('who wrote "do not go gentle"', "Dylan Thomas.", "Dylan Thomas wrote the poem .") is None
 
+
+
+def test_a_question_asking_for_something_besides_what_it_names_is_not_answered_by_those_things():
+    # SQuAD 2.0-style set, round 10 (mutual exclusion): each answered with what the question sets aside.
+    for question, claim in (
+            ("apart from holy water and olive oil, what else do anglicans mix into ash wednesday ashes as a fixative?",
+             "An Anglican website speaks of mixing the ashes with a small amount of holy water or olive oil as a fixative ."),
+            ("Other than the Catskills, which mountains does the Delaware River rise in?",
+             "The Delaware River rises in two main branches that descend from the western flank of the Catskill Mountains in New York ."),
+            ("besides the godavari and the krishna, which other river flowing entirely within india is longer than the narmada?",
+             "The Krishna is the third longest river that flows entirely within India, after the Godavari, and the Krishna.")):
+        judge = ScriptedJudge(answers=1.0)
+        verdict = checker(judge).answers(question, claim, [ContextLine("a.txt", 3, claim)], claim)
+        assert not verdict.answers and "sets aside" in verdict.reason and judge.calls == [], question
+    # Not built on: another thing in the list, set aside in the sentence too, named before them; not a thing asked.
+    rivers = "besides the godavari and the krishna, which other river flowing entirely within india is longer than the narmada?"
+    for claim in ("The Godavari, the Krishna and the Mahanadi are all longer than the Narmada.",
+                  "Besides the Godavari and the Krishna, the Mahanadi is longer.",
+                  "The Mahanadi is longer than the Narmada but shorter than the Godavari."):
+        assert set_aside_answered(rivers, claim) is None, claim
+    reagent = "Besides sodium carbonate and sodium citrate, what goes into Benedict's reagent?"
+    assert set_aside_answered(reagent, "It holds anhydrous sodium carbonate, sodium citrate and copper(II) sulfate.") is None
+    assert set_aside_answered(reagent, "Besides sodium carbonate and sodium citrate, Benedict's reagent holds "
+                                       "copper(II) sulfate pentahydrate dissolved in water.") is None
+    assert set_aside_answered("Other than the Catskills, which mountains does the Delaware rise in?", "It rises in the Poconos.") is None
+    assert set_aside_answered("what does the region produce apart from wine?", "It is known for its wine and its cheese.") is None
+    assert set_aside_answered("what did he study in addition to law?", "He studied law at Oxford.") is not None
+    assert set_aside_answered("what did he study at Oxford?", "He studied law at Oxford.") is None
 
 def test_a_year_answers_a_what_year_question_alone():
     # SQuAD 2.0-style set, round 10: "1886." was held back for not saying its figure is a year.

@@ -222,6 +222,19 @@ def test_frequencies_of_records_keep_their_titles_in_one_pass():
     assert frequencies.documents == 3 and frequencies.titles == ["california state lottery", "rap game"]
 
 
+def test_unknown_names_are_words_no_document_uses_that_are_no_english_words():
+    frequencies = DocumentFrequencies(["In 2000 , Air New Zealand acquired Ansett Australia for A $680 million .",
+                                       "Its e-commerce arm grew; Rawls wrote on justice ; Beyoncé sang ."])
+    assert frequencies.unknown_names("how much did qantas pay in 2000 to take full ownership of ansett australia?") == ["qantas"]
+    assert frequencies.unknown_names("what was the name of lafayette's italian greyhound?") == ["lafayette"]
+    # Not built on: another form of a word used (a plural, a possessive, a hyphen dropped); English
+    # words the documents never use; short words (initials a document may spell out); digits.
+    assert frequencies.unknown_names("what role does the veil play in rawl's theory of the ecommerce arm") == []
+    assert frequencies.unknown_names("when did Beyonce sing") == []
+    assert frequencies.unknown_names("who bakes sourdough cheesecakes") == []
+    assert frequencies.unknown_names("who is the CEO listed on NYSE in fy2025 with the B737") == []
+    assert DocumentFrequencies([]).unknown_names("how much did qantas pay") == []
+
 def test_words_and_names_keep_letters_of_any_script_whole():
     # ClapNQ heldout-c round 8: "Petit - Goâve" was read as a name "Go" that no line holds whole.
     assert names("Damage hit Petit - Goâve , Léogâne and the Élysée in Ōsaka.") == {"petit", "goâve", "léogâne", "élysée", "ōsaka"}
