@@ -47,3 +47,18 @@ def launched() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+ANSWER_TIMEOUT_MS = 180_000
+DONE = '.message.assistant[data-done="true"]'
+
+
+def ask(page, question: str):
+    """Ask on the chat page and return this question's reply once it is done. An earlier reply is
+    already done, so the wait is for one more (`.last` alone could be the earlier one)."""
+    done_before = page.locator(DONE).count()
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    page.wait_for_function("([selector, count]) => document.querySelectorAll(selector).length > count",
+                           arg=[DONE, done_before], timeout=ANSWER_TIMEOUT_MS)
+    return page.locator(DONE).nth(done_before)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from chromium import ARTIFACTS, launched, require_chromium
+from chromium import ARTIFACTS, ask, launched, require_chromium
 from server_process import fake_app_served, running_server, serve_in_thread
 from rag.settings import PROJECT_ROOT
 
@@ -29,8 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 XSS_DIR = Path(__file__).resolve().parent / "data" / "xss"
 SCRIPT_LINE = "<script>window.__xss=1</script>"
 IMG_LINE = '<img src=x onerror="window.__xss=2">'
-ANSWER_TIMEOUT_MS = 180_000
-DONE = '.message.assistant[data-done="true"]'
 
 require_chromium()
 
@@ -160,16 +158,6 @@ def test_chat_page_runs_under_its_content_security_policy(browser, modelless_url
         assert page.blocked == [] and page.errors == []
     finally:
         page.context.close()
-
-
-def ask(page, question: str):
-    # Wait for this question's reply: an earlier one on the page is already done.
-    done_before = page.locator(DONE).count()
-    page.fill("#question", question)
-    page.press("#question", "Enter")
-    page.wait_for_function("([selector, count]) => document.querySelectorAll(selector).length > count",
-                           arg=[DONE, done_before], timeout=ANSWER_TIMEOUT_MS)
-    return page.locator(DONE).last
 
 
 @pytest.mark.integration

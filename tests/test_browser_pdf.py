@@ -20,14 +20,12 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from chromium import ARTIFACTS, launched, require_chromium
+from chromium import ARTIFACTS, ask, launched, require_chromium
 from server_process import fake_app_served, running_server
 from rag.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-ANSWER_TIMEOUT_MS = 180_000
-DONE = '.message.assistant[data-done="true"]'
 API_KEY = "pdf-browser-test-key"
 NET_INCOME_PDF = "002_9fd4f84746180eec.pdf"
 TEXT_SOURCE = "plain-notes.txt"
@@ -109,13 +107,6 @@ def key_page(browser, fake_pdf_served):
     page = open_page(browser, fake_pdf_served, key=API_KEY)
     yield page
     page.context.close()
-
-
-def ask(page, question: str):
-    page.fill("#question", question)
-    page.press("#question", "Enter")
-    page.wait_for_selector(DONE, timeout=ANSWER_TIMEOUT_MS)
-    return page.locator(DONE).last
 
 
 def route_ask(page, answer: dict) -> None:
