@@ -52,6 +52,7 @@ from rag.types import Answer, AnswerSentence, Citation, Passage, SentenceCheck
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "The documents do not contain an answer to this question."
+NOT_MENTIONED = "The documents do not contain an answer to this question: no document mentions {words}."
 UNVERIFIED = "Related passages were found, but no answer could be checked against them; see the passages below."
 MODEL_FAILED = "The model is unavailable ({error}); here are the passages that were found."
 _REPAIR_CANDIDATES = 2  # lines the judge is asked about when a sentence's own citation fails
@@ -391,7 +392,7 @@ class Answerer:
         unknown = retriever.document_frequencies.unknown_names(question) if self.settings.unknown_names_not_found else []
         if unknown:
             words = ", ".join(f"“{word}”" for word in unknown)
-            yield finish(answer=f"{NOT_FOUND[:-1]}: no document mentions {words}.", answerable=False, status="not_found")
+            yield finish(answer=NOT_MENTIONED.format(words=words), answerable=False, status="not_found")
             return
 
         mark = time.perf_counter()

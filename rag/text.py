@@ -566,10 +566,11 @@ class DocumentFrequencies:
         for word in re.findall(rf"{LETTER}+(?:['’-]{LETTER}+)*", text):
             word = re.sub(r"['’]s$", "", word)
             stems = word_sequence(word)
+            if len(re.findall(LETTER, word)) < _UNKNOWN_NAME_LETTERS or not stems:
+                continue
             # the stemmer cuts "beyonce" and "beyoncé" differently: the folded word is tried whole too
             forms = {_folded(form) for form in (*stems, *word_sequence(_folded(word)), word.lower())}
-            if (len(re.findall(LETTER, word)) >= _UNKNOWN_NAME_LETTERS and stems
-                    and not forms & self._stems and not _is_english(word)):
+            if not forms & self._stems and not _is_english(word):
                 found.append(word)
         return list(dict.fromkeys(found))
 
