@@ -18,6 +18,7 @@ Only checked sentences are yielded, one `AnswerSentence` at a time, then one `An
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class _AnswerChecker:
         self.judge_ms = 0.0
         self.expanded: set[tuple] = set()  # source sentences shown whole in place of a quoted fragment
         self.written: set[str] = set()  # the model's sentences so far, normalised
+        self.said: set[str] = set()  # the shown sentences' texts, letters and digits only
         self.looping = False
 
     def _evidence(self, claim: str, indexes: list[int]) -> list[LineEvidence]:
@@ -227,9 +229,9 @@ class _AnswerChecker:
             if not judged.answers:
                 checked.check.reason = judged.reason
         self.judge_ms += (time.perf_counter() - started) * 1000
-        # A quoted fragment is shown as the whole sentence it was copied from: the document's own
-        # words, with their context ("Field's Market ..." -> "Season 1 was shot inside ...").
-        whole = verdict.quoted_sentence(claim)
+        # A quoted fragment or a bare answer is shown as the whole sentence it comes from: the
+        # document's own words, with their context ("Field's Market ..." -> "Season 1 was shot inside ...").
+        whole = verdict.whole_sentence(claim)
         quoted = {(e.source, e.page, e.line, e.start) for e in verdict.evidence}
         if whole and not quoted & self.expanded:  # two fragments of one sentence show it once
             checked.check.text, checked.check.written = whole, claim
@@ -242,14 +244,14 @@ class _AnswerChecker:
             if not judged.elsewhere:
                 self.held.append(checked)
             return []
-        checked.check.supported, checked.check.reason = True, None
-        if self.answered:
-            return [checked]
-        self.answered = True
-        shown = [*self.held, checked]
-        for held in self.held:
-            held.check.supported, held.check.reason = True, None
-        self.held = []
+        if _said_key(checked.check.text) in self.said:  # the model wrote out what a bare answer was shown as
+            checked.check.reason = "it repeats a sentence shown already"
+            return []
+        shown = [checked] if self.answered else [*self.held, checked]
+        self.answered, self.held = True, []
+        for item in shown:
+            item.check.supported, item.check.reason = True, None
+            self.said.add(_said_key(item.check.text))
         return shown
 
     def _answers(self, claim: str, verdict: StatesVerdict) -> AnswersVerdict:
@@ -547,6 +549,12 @@ def _context_lines(passage: Passage, document: DocumentRecord) -> list[ContextLi
         out.append(ContextLine(passage.source, unit[0], text, page=passage.page, end_line=unit[-1], lines=texts,
                                parts=tuple(parts), raw=text))
     return out
+
+
+def _said_key(text: str) -> str:
+    """A sentence's letters and digits: the model's "the world's largest man-made lake" is the
+    tokenised line's "the world 's largest man - made lake"."""
+    return re.sub(r"\W+", "", text.lower())
 
 
 def _first_line(lines: list[str]) -> int:

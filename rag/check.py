@@ -67,6 +67,7 @@ from rag.text import (
     DocumentFrequencies,
     Quantity,
     Sentence,
+    antonyms,
     content_words,
     holds_words,
     lemmas,
@@ -76,6 +77,7 @@ from rag.text import (
     quantities,
     split_sentences,
     strip_markers,
+    word_forms,
     word_sequence,
 )
 from rag.types import Span
@@ -319,6 +321,9 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
         if _swapped(claim, figure, lines_text, matches, held):
             return RuleResult(f"the cited lines give {figure.text.strip()} for something else")
+    opposite = opposite_word(claim, evidence)
+    if opposite:
+        return RuleResult(f"the cited lines say {opposite[1]}, not {opposite[0]}")
     echoed = echoed_words(question, claim, f"{lines_text}\n{titles or ''}", synonyms)
     if echoed:
         return RuleResult(f"the cited lines do not say {', '.join(echoed)}, which the sentence takes from the question")
@@ -331,6 +336,43 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
     if missing:
         return RuleResult(f"the cited lines do not mention {', '.join(sorted(missing))}")
     return RuleResult()
+
+
+def opposite_word(claim: str, evidence: list[LineEvidence]) -> tuple[str, str] | None:
+    """(the claim's word, the line's) when the claim uses a word its cited lines never do where a
+    sentence of theirs uses that word's opposite in the same place, next to a word both share ("a
+    three-year low" for "a three-year high", "more expensive models" for "cheaper models"): the line
+    says the other thing. Antonyms are WordNet's (`antonyms`); the shared neighbour keeps a paraphrase
+    ("win back customers" for "recover lost clientele") from counting. A negation in the claim or the
+    line's sentence ("not visible" for "invisible") may say the same thing the other way round, so
+    none is judged then."""
+    if _NEGATED.search(claim):
+        return None
+    lines_text = "\n".join(e.text for e in evidence)
+    used = set().union(*(word_forms(w) for w in _content_tokens(lines_text)))
+    claimed = _content_tokens(claim)
+    claim_forms = set().union(*(word_forms(w) for w in claimed))
+    for sentence in split_sentences(lines_text):
+        if _NEGATED.search(sentence.text):
+            continue
+        said = _content_tokens(sentence.text)
+        for i, word in enumerate(claimed):
+            if word_forms(word) & used:
+                continue
+            for j, other in enumerate(said):
+                if antonyms(word, other) and not word_forms(other) & claim_forms and _neighbours(claimed, i) & _neighbours(said, j):
+                    return word.lower(), other.lower()
+    return None
+
+
+def _content_tokens(text: str) -> list[str]:
+    """The text's words of three letters or more that are no stop words, as written, in order."""
+    return [w for w in re.findall(rf"{LETTER}{{3,}}(?:-{LETTER}+)*", text) if word_sequence(w)]
+
+
+def _neighbours(words: list[str], i: int) -> set[str]:
+    """The forms of the words just before and after words[i]."""
+    return set().union(*(word_forms(words[k]) for k in (i - 1, i + 1) if 0 <= k < len(words)))
 
 
 def _count_missing(question: str, document_text: str) -> str | None:
@@ -399,13 +441,18 @@ class Synonyms:
         return np.stack([known[w] for w in words])
 
     def without_synonym(self, words: list[str], text: str) -> list[str]:
-        """The words for which no word of `text` (other than the word itself) means the same."""
+        """The words for which no word of `text` (other than the word itself) means the same.
+
+        An antonym is never a synonym, however close its vector ("sold" does not say "bought")."""
         candidates = sorted({w.lower() for w in re.findall(rf"{LETTER}(?:{LETTER}|-){{2,}}", text)})
         if not words or not candidates:
             return list(words)
         vectors = self._matrix([*words, *candidates])
         similarity = vectors[: len(words)] @ vectors[len(words) :].T
         similarity[np.equal.outer(np.array(words, dtype=object), np.array(candidates, dtype=object))] = -1.0
+        for i, j in np.argwhere(similarity >= self.threshold):  # few pairs: the table is asked only about these
+            if antonyms(words[i], candidates[j]):
+                similarity[i, j] = -1.0
         return [w for w, best in zip(words, similarity.max(axis=1)) if best < self.threshold]
 
     def in_text(self, word: str, text: str) -> bool:
@@ -973,14 +1020,24 @@ class StatesVerdict:
     evidence: list[LineEvidence] = field(default_factory=list)
     verbatim: bool = False  # stated as a quote of the line, without asking the judge
 
-    def quoted_sentence(self, claim: str) -> str | None:
-        """The whole source sentence a quoted fragment comes from ("Field's Market in West Hills"
-        from "Season 1 was shot inside ..., Field's Market in West Hills, California."), or None."""
-        if not self.verbatim or len(self.evidence) != 1:
+    def whole_sentence(self, claim: str) -> str | None:
+        """The whole source sentence to show for a claim that is only a piece of it, or None.
+
+        A quoted fragment ("Field's Market in West Hills" from "Season 1 was shot inside ..., Field's
+        Market in West Hills, California."), and a bare answer of a word or two ("Lake Kariba.",
+        "Eddie Wu.") whose words the supporting sentence holds: the reader sees the answer in the
+        document's own words, which say what it is the answer to ("Lake Kariba is the world's largest
+        man-made lake")."""
+        if len(self.evidence) != 1:
             return None
         found = self.evidence[0]
         sentence = found.text[found.start : found.end].strip()
-        return sentence if len(sentence) > len(claim) and ordered_coverage(claim, sentence) == 1.0 else None
+        if len(sentence) <= len(claim):
+            return None
+        if self.verbatim:
+            return sentence if ordered_coverage(claim, sentence) == 1.0 else None
+        words = content_words(claim)
+        return sentence if 0 < len(words) < _MIN_QUOTE_WORDS and words <= content_words(sentence) else None
 
 
 @dataclass

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 
 __all__ = [
     "ALNUM",
@@ -23,6 +24,7 @@ __all__ = [
     "RawCitation",
     "Sentence",
     "UPPER",
+    "antonyms",
     "citation_label",
     "content_words",
     "holds_words",
@@ -36,6 +38,7 @@ __all__ = [
     "split_sentences",
     "strip_markers",
     "with_labels",
+    "word_forms",
     "word_run",
     "word_sequence",
 ]
@@ -374,6 +377,34 @@ def _is_english(word: str) -> bool:
 
     lowered = word.lower()
     return any(simplemma.is_known(part, lang="en") for part in (lowered, *re.split(r"['’-]", lowered)) if part)
+
+
+_ANTONYMS = Path(__file__).resolve().parent / "data" / "antonyms.tsv"
+
+
+@lru_cache(maxsize=1)
+def _antonym_table() -> dict[str, frozenset[str]]:
+    """WordNet's one-word antonym pairs (rag/data/antonyms.tsv, written by scripts/build_antonyms.py), both ways."""
+    table: dict[str, set[str]] = {}
+    for line in _ANTONYMS.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            a, b = line.split("\t")
+            table.setdefault(a, set()).add(b)
+            table.setdefault(b, set()).add(a)
+    return {word: frozenset(others) for word, others in table.items()}
+
+
+def antonyms(word: str, other: str) -> bool:
+    """Whether two words are each other's opposites in WordNet, in any form ("sold" and "buying",
+    "husbands" and "wife"), which an embedding model may put as close as synonyms."""
+    table = _antonym_table()
+    return any(table.get(form, frozenset()) & word_forms(other) for form in word_forms(word))
+
+
+def word_forms(word: str) -> set[str]:
+    """A word as written (lower-cased), its dictionary form ("sold": "sell") and its stem ("buying": "buy")."""
+    lowered = word.lower()
+    return {lowered, _lemma(lowered), _stem(lowered)}
 
 
 def lemmas(text: str) -> set[str]:

@@ -497,6 +497,42 @@ def test_a_quoted_fragment_is_shown_as_its_whole_sentence(service, fake):
     assert answer.answer.startswith(sentence.text.rstrip("."))
 
 
+def test_a_bare_answer_is_shown_as_the_sentence_of_its_line_that_holds_it(service, fake):
+    # "Eddie Wu." alone does not say what it answers; the line's sentence does, in the document's words.
+    fake.queue("Eddie Wu [002_9fd4f84746180eec.txt:3].")
+    answer = service.ask("Who described AI as a once-in-a-generation opportunity?")
+    assert answer.status == "answered", answer.sentences
+    [sentence] = [s for s in answer.sentences if s.supported]
+    line = _lines(SEEDS, "002_9fd4f84746180eec.txt")[2]
+    assert sentence.written == "Eddie Wu."
+    assert sentence.text.startswith("CEO Eddie Wu has described AI") and sentence.text.rstrip(".") in line
+    [citation] = answer.citations
+    [span] = citation.spans
+    assert line[span.start_char : span.end_char].rstrip(".") == sentence.text.rstrip(".")
+
+
+def test_a_bare_figure_is_shown_as_its_sentence_and_that_sentence_once(service, fake):
+    # The model gives the figure, then copies the sentence it is in: the sentence is shown once.
+    line = _lines(SEEDS, NET_INCOME_SOURCE)[5]
+    whole = line[: line.index(". ") + 1]
+    fake.queue(f"¥48.9 billion [{NET_INCOME_SOURCE}:6]. {whole[:-1]} [{NET_INCOME_SOURCE}:6].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered", answer.sentences
+    shown = [s for s in answer.sentences if s.supported]
+    assert [(s.text, s.written) for s in shown] == [(whole, "¥48.9 billion.")]
+    assert answer.sentences[1].reason == "it repeats a sentence shown already"
+    assert answer.answer.count("net income hitting") == 1
+
+
+def test_a_sentence_of_its_own_is_not_replaced_by_its_line(service, fake):
+    # Three content words or more make a statement: it is shown as written (no bare answer).
+    fake.queue(f"Net income reached ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
+    answer = service.ask(NET_INCOME_Q)
+    assert answer.status == "answered", answer.sentences
+    [sentence] = [s for s in answer.sentences if s.supported]
+    assert sentence.text == "Net income reached ¥48.9 billion." and sentence.written is None
+
+
 def test_unmarked_right_answer_is_kept_with_a_citation(service, fake):
     fake.queue("Alibaba's net income in the fourth quarter was ¥48.9 billion.")
     answer = service.ask(NET_INCOME_Q)

@@ -7,6 +7,7 @@ import pytest
 
 from rag.check import (
     about_something_else,
+    opposite_word,
     asked_thing_missing,
     Synonyms,
     ClaimChecker,
@@ -181,6 +182,38 @@ def test_a_question_word_the_line_says_in_other_words_is_the_lines(real_embedder
         Synonyms(real_embedder.encode, 0.0)
     off = Settings(claim_synonym_similarity=0.0)
     assert ClaimChecker.from_settings(off, ScriptedJudge(), real_embedder.encode).synonyms is None
+
+
+def test_a_claim_with_the_opposite_word_of_its_line_is_rejected():
+    line = "The new weir was built upstream of the old mill in 1911. Its gates stay open in a wet winter."
+    claim = "The weir was built downstream of the old mill."
+    found = find_evidence(claim, "weir.txt", 2, line)
+    assert opposite_word(claim, [found]) == ("downstream", "upstream")
+    assert "say upstream, not downstream" in rule_check(claim, [found], "Where was the weir built?", line).reason
+    # The same place said the other way round, or a paraphrase that only shares the topic, passes.
+    for fine in ("The weir was not built downstream of the old mill.", "The weir's gates stay open when winter is wet.",
+                 "The gates are opened in a wet winter, never in a dry summer."):
+        assert opposite_word(fine, [find_evidence(fine, "weir.txt", 2, line)]) is None, fine
+    negated = "The weir was built upstream of the old mill. Its gates do not stay open in a dry winter."
+    assert opposite_word("Its gates stay open in a wet winter.", [find_evidence("gates wet winter", "weir.txt", 2, negated)]) is None
+
+
+def test_an_antonym_is_never_the_lines_word_for_the_questions(real_embedder):
+    # The embedding model puts "east" and "west" at 0.80, above the synonym threshold (0.7).
+    synonyms = Synonyms(real_embedder.encode, Settings().claim_synonym_similarity)
+    line = "The Arden River flows along the west side of Carlow, past the old mill."
+    question = "Which river flows along the east side of Carlow?"
+    claim = "The Arden River flows along the east side of Carlow."
+    found = find_evidence(claim, "carlow.txt", 4, line)
+    reason = rule_check(claim, [found], question, line, synonyms=synonyms).reason
+    assert reason and "east" in reason
+    assert not synonyms.in_text("alive", "By 1920 the painter was dead.")
+    assert not synonyms.in_text("mother", "Her father ran the bakery.")
+    # Words that are not opposites still count: "founder" says "founded", "outlay" in other words too.
+    assert synonyms.in_text("founded", "The company was set up by Jane Doe, its founder, in 1999.")
+    right = "The Arden River flows along the west side of Carlow."
+    assert rule_check(right, [find_evidence(right, "carlow.txt", 4, line)], question.replace("east", "west"), line,
+                      synonyms=synonyms).reason is None
 
 
 def test_a_two_letter_surname_is_a_subject_but_an_acronym_is_a_topic():

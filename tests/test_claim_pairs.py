@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.check import _direction, find_evidence, rule_check
+from rag.check import _direction, find_evidence, opposite_word, rule_check
 from rag.loaders import split_lines
 from rag.text import numbers, quantities
 
@@ -24,7 +24,7 @@ PAIRS_FILE = ROOT / "evals" / "golden" / "claims.jsonl"
 SEEDS = ROOT / "seeds"
 
 LABELS = {"supported", "contradicted", "unrelated"}
-MISTAKES = {"direction", "figure", "subject", "swap", "name", "period", "negation"}
+MISTAKES = {"direction", "figure", "subject", "swap", "name", "period", "negation", "antonym"}
 FIELDS = {"id": str, "question": str, "claim": str, "source": str, "line": int, "label": str, "note": str}
 MINIMUM = {"supported": 40, "contradicted": 40, "unrelated": 25}
 _FREE_NUMBER = re.compile(r"(?<![\w.,])(?<![A-Za-z]-)\d+(?:[.,]\d+)*(?![A-Za-z])")  # not glued to letters
@@ -134,3 +134,18 @@ def test_contradicted_figures_are_rejected_by_the_rules(pair):
 
 def test_the_rules_apply_to_enough_contradicted_pairs():
     assert len(CHECKABLE) >= 15
+
+
+ANTONYMS = [p for p in CONTRADICTED if p.get("mistake") == "antonym"]
+
+
+@pytest.mark.parametrize("pair", ANTONYMS, ids=[p["id"] for p in ANTONYMS])
+def test_a_claim_saying_the_opposite_of_its_line_is_rejected_by_the_rules(pair):
+    assert _rule(pair), f"{pair['claim']!r} passes the rules on {pair['source']}:{pair['line']}"
+
+
+def test_no_supported_pair_is_taken_for_the_opposite_of_its_line():
+    assert len(ANTONYMS) >= 6
+    taken = [p["id"] for p in PAIRS if p["label"] == "supported"
+             and opposite_word(p["claim"], [find_evidence(p["claim"], p["source"], p["line"], _line(p))])]
+    assert taken == []

@@ -13,6 +13,7 @@ from rag.text import (
     DocumentFrequencies,
     Quantity,
     RawCitation,
+    antonyms,
     citation_label,
     content_words,
     holds_words,
@@ -326,3 +327,11 @@ def test_question_word_coverage_weights_rare_words_over_common_ones():
     assert scores[2] == max(scores) and scores[2] > scores[1] > scores[0] >= 0.0
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert question_word_coverage("Which of them?", texts) == [0.0, 0.0, 0.0]  # no content words asked
+
+
+def test_antonyms_are_wordnets_opposites_in_any_form():
+    assert antonyms("buy", "sell") and antonyms("sold", "buying") and antonyms("Husbands", "wife")
+    assert antonyms("upstream", "downstream") and antonyms("increased", "decrease")
+    # Not opposites: the same word, synonyms, words WordNet has no antonym for, unknown words.
+    assert not antonyms("buy", "buy") and not antonyms("buy", "purchase")
+    assert not antonyms("spending", "expenditure") and not antonyms("qantas", "sell")
