@@ -95,6 +95,9 @@ _DOWN = re.compile(
     re.I,
 )
 _MIN_QUOTE_WORDS = 3  # a claim needs this many content words to count as stated by quoting alone
+# A bare answer is shown as its sentence up to this length; a longer "sentence" is a table or a list
+# run together (an infobox: "Single by Pete Townshend from the album ... Length 2 : 44 Label ...").
+_BARE_ANSWER_SENTENCE_CHARS = 300
 # A question's rarest words (of those at most 2% of the documents use), one of which an answer's
 # evidence must use. Both numbers were chosen on ClapNQ dev (evals/README.md).
 _SPECIFIC_WORDS = 2
@@ -1025,9 +1028,9 @@ class StatesVerdict:
 
         A quoted fragment ("Field's Market in West Hills" from "Season 1 was shot inside ..., Field's
         Market in West Hills, California."), and a bare answer of a word or two ("Lake Kariba.",
-        "Eddie Wu.") whose words the supporting sentence holds: the reader sees the answer in the
-        document's own words, which say what it is the answer to ("Lake Kariba is the world's largest
-        man-made lake")."""
+        "Eddie Wu.") whose words the supporting sentence holds, when that sentence is no table row:
+        the reader sees the answer in the document's own words, which say what it is the answer to
+        ("Lake Kariba is the world's largest man-made lake")."""
         if len(self.evidence) != 1:
             return None
         found = self.evidence[0]
@@ -1037,7 +1040,8 @@ class StatesVerdict:
         if self.verbatim:
             return sentence if ordered_coverage(claim, sentence) == 1.0 else None
         words = content_words(claim)
-        return sentence if 0 < len(words) < _MIN_QUOTE_WORDS and words <= content_words(sentence) else None
+        bare = 0 < len(words) < _MIN_QUOTE_WORDS and len(sentence) <= _BARE_ANSWER_SENTENCE_CHARS
+        return sentence if bare and words <= content_words(sentence) else None
 
 
 @dataclass

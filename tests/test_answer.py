@@ -524,6 +524,19 @@ def test_a_bare_figure_is_shown_as_its_sentence_and_that_sentence_once(service, 
     assert answer.answer.count("net income hitting") == 1
 
 
+def test_a_bare_answer_from_a_table_row_is_shown_as_written(embedder, fake, tmp_path):
+    row = ("Single by Pete Townshend from the album Empty Glass B - side Greyhound Girl Released June 4 , 1980 ( US ) "
+           "Format 7 Recorded March 1980 Genre Art rock , new wave Length 2 : 44 Label Atco Records Songwriter ( s ) "
+           "Pete Townshend Producer ( s ) Pete Townshend , Chris Thomas UK singles chronology Rough Boys ( 1980 ) "
+           "Let My Love Open the Door ( 1980 ) Keep on Working ( 1980 )")
+    svc = service_over(embedder, tmp_path, {"song.txt": f"Let My Love Open the Door\n\n{row}\n"})
+    fake.queue("Pete Townshend [song.txt:3].")
+    answer = svc.ask("who wrote the song let my love open the door")
+    assert answer.status == "answered", answer.sentences
+    [sentence] = [s for s in answer.sentences if s.supported]
+    assert sentence.text == "Pete Townshend." and sentence.written is None
+
+
 def test_a_sentence_of_its_own_is_not_replaced_by_its_line(service, fake):
     # Three content words or more make a statement: it is shown as written (no bare answer).
     fake.queue(f"Net income reached ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
