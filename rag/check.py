@@ -74,6 +74,7 @@ from rag.text import (
     mask_quantities,
     names,
     numbers,
+    opposites,
     quantities,
     split_sentences,
     strip_markers,
@@ -355,16 +356,19 @@ def opposite_word(claim: str, evidence: list[LineEvidence]) -> tuple[str, str] |
     used = set().union(*(word_forms(w) for w in _content_tokens(lines_text)))
     claimed = _content_tokens(claim)
     claim_forms = set().union(*(word_forms(w) for w in claimed))
+    # Most words have no antonym: only the claim's words that do, and that the lines never use, are looked for.
+    opposed = {i: opposites(w) for i, w in enumerate(claimed) if not word_forms(w) & used}
+    opposed = {i: found for i, found in opposed.items() if found}
+    if not opposed:
+        return None
     for sentence in split_sentences(lines_text):
         if _NEGATED.search(sentence.text):
             continue
         said = _content_tokens(sentence.text)
-        for i, word in enumerate(claimed):
-            if word_forms(word) & used:
-                continue
+        for i, found in opposed.items():
             for j, other in enumerate(said):
-                if antonyms(word, other) and not word_forms(other) & claim_forms and _neighbours(claimed, i) & _neighbours(said, j):
-                    return word.lower(), other.lower()
+                if word_forms(other) & found and not word_forms(other) & claim_forms and _neighbours(claimed, i) & _neighbours(said, j):
+                    return claimed[i].lower(), other.lower()
     return None
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "mask_quantities",
     "names",
     "numbers",
+    "opposites",
     "parse_marker",
     "quantities",
     "split_sentences",
@@ -397,14 +398,21 @@ def _antonym_table() -> dict[str, frozenset[str]]:
 def antonyms(word: str, other: str) -> bool:
     """Whether two words are each other's opposites in WordNet, in any form ("sold" and "buying",
     "husbands" and "wife"), which an embedding model may put as close as synonyms."""
+    return bool(opposites(word) & word_forms(other))
+
+
+@lru_cache(maxsize=65536)
+def opposites(word: str) -> frozenset[str]:
+    """The dictionary forms of the word's WordNet antonyms, for any of its forms (most words have none)."""
     table = _antonym_table()
-    return any(table.get(form, frozenset()) & word_forms(other) for form in word_forms(word))
+    return frozenset().union(*(table.get(form, frozenset()) for form in word_forms(word)))
 
 
-def word_forms(word: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def word_forms(word: str) -> frozenset[str]:
     """A word as written (lower-cased), its dictionary form ("sold": "sell") and its stem ("buying": "buy")."""
     lowered = word.lower()
-    return {lowered, _lemma(lowered), _stem(lowered)}
+    return frozenset((lowered, _lemma(lowered), _stem(lowered)))
 
 
 def lemmas(text: str) -> set[str]:
