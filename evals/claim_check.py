@@ -87,10 +87,14 @@ def check_pair(checker: ClaimChecker, judge: RecordingJudge, pair: dict, documen
     started = time.perf_counter()
     evidence = find_evidence(pair["claim"], pair["source"], pair["line"], lines[pair["line"] - 1])
     verdict = checker.states(pair["question"], pair["claim"], [evidence], "\n".join(lines), title)
+    # A claim shown as its line's own sentence instead (it restated the line in the question's words)
+    # is not itself stated: the service shows the line's words, not the claim's.
     record = {
         "id": pair["id"], "label": pair["label"], "mistake": pair.get("mistake"), "answers": pair["answers"],
-        "stated": verdict.stated,
-        "states_decided_by": "judge" if "states" in judge.asked else "rule" if verdict.reason else "verbatim",
+        "stated": verdict.stated and not verdict.restated,
+        "restated": verdict.restated,
+        "states_decided_by": "judge" if "states" in judge.asked else "restated" if verdict.restated
+        else "rule" if verdict.reason else "verbatim",
         "rule_reason": None if "states" in judge.asked else verdict.reason,
         "p_states": judge.asked.get("states"),
     }
@@ -135,6 +139,8 @@ def summarize(records: list[dict], settings: Settings) -> dict:
             for rows in [[r for r in answered if r["answers"] is expected]]
         },
         "states_decided_by": dict(Counter(r["states_decided_by"] for r in records)),
+        "restated_by_label": dict(Counter(r["label"] for r in records if r["restated"])),
+        "restated": [f"{r['id']} {r['label']}: {r['claim'][:60]} -> {r['restated'][:80]}" for r in records if r["restated"]],
         "answers_decided_by": dict(Counter(r["answers_decided_by"] for r in answered)),
         "judge_sweep": [_sweep_row(judged, threshold) for threshold in SWEEP],
         "seconds_per_pair": {"mean": round(statistics.fmean(seconds), 2) if seconds else None,
@@ -180,6 +186,9 @@ def print_report(summary: dict) -> None:
     print(f"answers check: correct on answers=true {pct(accuracy['true']['correct'])} (n={accuracy['true']['n']}),"
           f" on answers=false {pct(accuracy['false']['correct'])} (n={accuracy['false']['n']})")
     print(f"states decided by: {summary['states_decided_by']}; answers decided by: {summary['answers_decided_by']}")
+    print(f"shown as the line's own sentence instead (not counted as stated): {summary['restated_by_label']}")
+    for line in summary["restated"]:
+        print(f"  {line}")
     print("judge sweep (pairs that reached the judge, let through at each states threshold):")
     for row in summary["judge_sweep"]:
         print(f"  >= {row['threshold']:.1f}: " + "  ".join(f"{label} {row[label]}" for label in LABELS))

@@ -233,7 +233,8 @@ class _AnswerChecker:
         # document's own words, with their context ("Field's Market ..." -> "Season 1 was shot inside ...").
         whole = verdict.whole_sentence(claim)
         quoted = {(e.source, e.page, e.line, e.start) for e in verdict.evidence}
-        if whole and not quoted & self.expanded:  # two fragments of one sentence show it once
+        # Two fragments of one sentence show it once; a restated claim is never shown in its own words.
+        if whole and (verdict.restated or not quoted & self.expanded):
             checked.check.text, checked.check.written = whole, claim
             self.expanded |= quoted
         checked.citations = [self._citation(e, verdict.probability, repaired, checks) for e in verdict.evidence]
@@ -241,7 +242,7 @@ class _AnswerChecker:
         if not self.answered and not checked.answers:
             # Stated but not an answer: context, shown once a sentence answers, unless it is about
             # someone or something else than what was asked (the analyst's words for the boss's).
-            if not judged.elsewhere:
+            if not judged.elsewhere and not any(_said_key(h.check.text) == _said_key(checked.check.text) for h in self.held):
                 self.held.append(checked)
             return []
         if _said_key(checked.check.text) in self.said:  # the model wrote out what a bare answer was shown as
@@ -255,6 +256,7 @@ class _AnswerChecker:
         return shown
 
     def _answers(self, claim: str, verdict: StatesVerdict) -> AnswersVerdict:
+        claim = verdict.restated or claim  # what will be shown is what must answer
         if self._off_subject(claim, verdict) == _TITLE_ONLY:
             return AnswersVerdict(False, 0.0, _TITLE_ONLY)
         lines = [ContextLine(e.source, e.line, e.text.strip(), page=e.page, end_line=e.end_line) for e in verdict.evidence]
@@ -265,6 +267,7 @@ class _AnswerChecker:
         """Why a stated sentence's lines are not about the question: they are only titles (a page's
         name says nothing about it: "The Girl with the Dragon Tattoo (2011 film)."), or a rule of
         subject_missing."""
+        claim = verdict.restated or claim
         if all(self._title(e.source) and (e.page or 1) == 1 and e.line == _first_line(self.documents[e.source].lines)
                for e in verdict.evidence):
             return _TITLE_ONLY

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -286,6 +286,7 @@ def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 @dataclass
 class RuleResult:
     reason: str | None = None  # why the claim is rejected; None when no rule rejects it
+    echoed: tuple[str, ...] = ()  # the question's words the claim took that the lines never use (the echo rule)
 
 
 def rule_check(claim: str, evidence: list[LineEvidence], question: str, document_text: str, titles: str = "",
@@ -330,7 +331,7 @@ def rule_check(claim: str, evidence: list[LineEvidence], question: str, document
         return RuleResult(f"the cited lines say {opposite[1]}, not {opposite[0]}")
     echoed = echoed_words(question, claim, f"{lines_text}\n{titles or ''}", synonyms)
     if echoed:
-        return RuleResult(f"the cited lines do not say {', '.join(echoed)}, which the sentence takes from the question")
+        return RuleResult(f"the cited lines do not say {', '.join(echoed)}, which the sentence takes from the question", tuple(echoed))
     # A name the lines do not mention is a claim about something else, unless the question asks
     # about it and the cited document names it elsewhere ("the company" on the line), or the lines
     # give its initials ("New York Stock Exchange" against "NYSE").
@@ -357,8 +358,7 @@ def opposite_word(claim: str, evidence: list[LineEvidence]) -> tuple[str, str] |
     claimed = _content_tokens(claim)
     claim_forms = set().union(*(word_forms(w) for w in claimed))
     # Most words have no antonym: only the claim's words that do, and that the lines never use, are looked for.
-    opposed = {i: opposites(w) for i, w in enumerate(claimed) if not word_forms(w) & used}
-    opposed = {i: found for i, found in opposed.items() if found}
+    opposed = {i: found for i, w in enumerate(claimed) if not word_forms(w) & used and (found := opposites(w))}
     if not opposed:
         return None
     for sentence in split_sentences(lines_text):
@@ -367,7 +367,8 @@ def opposite_word(claim: str, evidence: list[LineEvidence]) -> tuple[str, str] |
         said = _content_tokens(sentence.text)
         for i, found in opposed.items():
             for j, other in enumerate(said):
-                if word_forms(other) & found and not word_forms(other) & claim_forms and _neighbours(claimed, i) & _neighbours(said, j):
+                forms = word_forms(other)
+                if forms & found and not forms & claim_forms and _neighbours(claimed, i) & _neighbours(said, j):
                     return claimed[i].lower(), other.lower()
     return None
 
@@ -961,6 +962,39 @@ def _answer_in_place(question: str, claim: str, evidence: list[LineEvidence]) ->
     return False
 
 
+def restating_sentence(question: str, claim: str, evidence: list[LineEvidence], echoed: tuple[str, ...]) -> LineEvidence | None:
+    """The one sentence of the cited lines that holds all a claim adds to the question, when the
+    claim put it in the question's words ("Lake Kariba was formed by flooding a gorge on the
+    Zambezi River" for the line's "... flooding the Kariba Gorge on the Zambezi River").
+
+    The line's sentence must hold every content word and figure the claim adds, be no table row,
+    and be about what was asked: it uses at least half of the question's own words (the share a
+    copied short answer's sentence needs, `_answer_in_place`), and more of them than the claim
+    took from the question without the line (`echoed`). Daniel Ives "highlights" the investment in
+    a sentence using 2 words of "Who edited the article saying Alibaba pours $52 billion into AI?"
+    where the claim made up 3; "Jane Doe joined the company" shares one word of "Who founded the
+    company?" and lacks the one that asks. Returned as evidence pointing at that sentence."""
+    added = content_words(claim) - content_words(question) - _GENERIC_QUESTION_WORDS - _REPORTING_WORDS - _FRAMING_WORDS
+    asked = content_words(question) - _GENERIC_QUESTION_WORDS
+    if not added or not asked:
+        return None
+    figures = numbers(claim)
+    for found in evidence:
+        sentences = split_sentences(found.text)
+        for i, sentence in enumerate(sentences):
+            words = content_words(sentence.text)
+            if (
+                len(sentence.text) <= _BARE_ANSWER_SENTENCE_CHARS
+                and added <= words
+                and figures <= numbers(sentence.text)
+                and len(asked & words) / len(asked) >= _FRAGMENT_QUESTION_COVERAGE
+                and len(asked & words) > len(echoed)
+            ):
+                window = sentence.text if i == 0 else f"{sentences[i - 1].text} {sentence.text}"
+                return replace(found, start=sentence.start, end=sentence.end, window=window)
+    return None
+
+
 def _turning_words(text: str) -> set[str]:
     """Short words that turn a sentence around while its content words stay the same: negations,
     and "by" of a passive ("is outperformed by")."""
@@ -1026,6 +1060,8 @@ class StatesVerdict:
     reason: str | None = None
     evidence: list[LineEvidence] = field(default_factory=list)
     verbatim: bool = False  # stated as a quote of the line, without asking the judge
+    # The line's own sentence, shown in place of a claim that restated it in the question's words.
+    restated: str | None = None
 
     def whole_sentence(self, claim: str) -> str | None:
         """The whole source sentence to show for a claim that is only a piece of it, or None.
@@ -1035,6 +1071,8 @@ class StatesVerdict:
         "Eddie Wu.") whose words the supporting sentence holds, when that sentence is no table row:
         the reader sees the answer in the document's own words, which say what it is the answer to
         ("Lake Kariba is the world's largest man-made lake")."""
+        if self.restated:
+            return self.restated
         if len(self.evidence) != 1:
             return None
         found = self.evidence[0]
@@ -1080,6 +1118,13 @@ class ClaimChecker:
 
     def states(self, question: str, claim: str, evidence: list[LineEvidence], document_text: str, titles: str = "") -> StatesVerdict:
         rule = rule_check(claim, evidence, question, document_text, titles, self.synonyms)
+        if rule.echoed:
+            # The claim put the line's words in the question's; the line's own sentence may still be
+            # shown, checked as a claim of its own (a quote: no rule of the line's words can fail).
+            found = restating_sentence(question, claim, evidence, rule.echoed)
+            sentence = found.text[found.start : found.end].strip() if found else None
+            if sentence and not rule_check(sentence, [found], question, document_text, titles, self.synonyms).reason:
+                return StatesVerdict(True, 1.0, None, [found], verbatim=True, restated=sentence)
         if rule.reason:
             return StatesVerdict(False, 0.0, rule.reason, evidence)
         window = " … ".join(e.window for e in evidence)

@@ -88,11 +88,14 @@ class ParsedSentence:
     citations: list[RawCitation] = field(default_factory=list)
 
 
-# A sentence about the passages themselves ("... are discussed in multiple passages") states nothing
-# from them. Plural only: "the passage of the bill" and "the Northwest Passage" are facts.
+# A sentence about the passages themselves ("... are discussed in multiple passages", "Bert is called
+# Badr in the first passage") states nothing from them. Plural, or one passage by its place in the
+# prompt closing a clause: "the passage of the bill", "the first passage through the strait" and
+# "the Northwest Passage" are facts.
 _ABOUT_THE_PASSAGES = re.compile(
     r"\b(the|these|those|multiple|several|other|both|all|some|provided|given|two|three)\s+passages\b"
-    r"|\b(provided|given)\s+(text|context|passage|documents?)\b",
+    r"|\b(provided|given)\s+(text|context|passage|documents?)\b"
+    r"|\b(in|from)\s+the\s+(first|second|third|fourth|fifth|last|previous|above|same)\s+passage\s*(?=[.,;:!?)]|$)",
     re.I,
 )
 

@@ -537,6 +537,33 @@ def test_a_bare_answer_from_a_table_row_is_shown_as_written(embedder, fake, tmp_
     assert sentence.text == "Pete Townshend." and sentence.written is None
 
 
+def test_a_claim_restating_the_question_is_shown_as_its_lines_sentence(service, fake):
+    # 001:28 never says "attended": the model put the line's answer in the question's words. The
+    # line's own sentence holds all the claim adds (the summit's leader) and most of the question.
+    claim = "Jack Ma recently attended a high-profile summit led by Chinese President Xi Jinping."
+    fake.queue(f"{claim[:-1]} [001_aadfbd5aacc872f0.txt:28].")
+    answer = service.ask("Who led the summit that Jack Ma recently attended?")
+    assert answer.status == "answered", answer.sentences
+    [sentence] = [s for s in answer.sentences if s.supported]
+    line = _lines(SEEDS, "001_aadfbd5aacc872f0.txt")[27]
+    assert sentence.written == claim
+    assert sentence.text.startswith("Ma’s recent participation in a high-profile summit") and sentence.text in line
+    assert "attended" not in answer.answer
+    [citation] = answer.citations
+    [span] = citation.spans
+    assert line[span.start_char : span.end_char] == sentence.text
+    assert_citations_true_to_files(answer, SEEDS, service.settings.claim_states_threshold)
+
+
+def test_a_restated_claim_whose_line_is_about_something_else_stays_unshown(service, fake):
+    # 003:56's sentence naming Daniel Ives uses 2 of the question's words; the claim made up 3 ("edited").
+    fake.queue("Daniel Ives from Wedbush Securities edited the article saying Alibaba pours $52 billion into AI "
+               "[003_02a43008e7f09149.txt:56].", "I don't know.")
+    answer = service.ask("Who edited the article saying Alibaba pours $52 billion into AI?")
+    assert answer.status == "unverified" and answer.citations == []
+    assert "Ives" not in answer.answer
+
+
 def test_a_sentence_of_its_own_is_not_replaced_by_its_line(service, fake):
     # Three content words or more make a statement: it is shown as written (no bare answer).
     fake.queue(f"Net income reached ¥48.9 billion [{NET_INCOME_SOURCE}:6].")

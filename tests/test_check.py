@@ -909,3 +909,40 @@ def test_names_are_matched_as_words_stems_and_initials():
     assert not mentions("a business", "us")
     assert mentions("Chinese firms", "china") and mentions("the New York Stock Exchange", "nyse")
     assert not mentions("Mara Lind", "ma")
+
+
+CLAPNQ_DOCS = PROJECT_ROOT / "evals" / "golden" / "clapnq" / "docs"
+
+
+def test_a_claim_restating_the_question_is_stated_by_its_lines_own_sentence():
+    # The line never says "formed"; its sentence holds what the claim adds (the Zambezi) and 5 of the
+    # question's 6 words. The judge is never asked: the line's sentence is shown, a quote of it.
+    lines = (CLAPNQ_DOCS / "Lake_Kariba__4c037479.txt").read_text(encoding="utf-8").split("\n")
+    question = "Lake Kariba was formed by flooding a gorge on which river?"
+    claim = "Lake Kariba was formed by flooding a gorge on the Zambezi River."
+    judge = ScriptedJudge(states=0.0)
+    verdict = checker(judge).states(question, claim, [find_evidence(claim, "Lake_Kariba.txt", 5, lines[4])], "\n".join(lines))
+    assert verdict.stated and judge.calls == []
+    assert verdict.restated.startswith("Lake Kariba was filled between 1958 and 1963") and verdict.restated in lines[4]
+    assert verdict.whole_sentence(claim) == verdict.restated
+    [found] = verdict.evidence
+    assert found.text[found.start : found.end].strip() == verdict.restated
+
+
+def test_a_restated_claim_is_not_stated_by_a_sentence_about_something_else():
+    judge = ScriptedJudge(states=0.0)
+    # Cases the rule was not built on: the one word the question asks with is the one the line lacks ...
+    joined = "Jane Doe joined the company in 1999 as its first engineer."
+    claim = "Jane Doe founded the company in 1999."
+    verdict = checker(judge).states("Who founded the company?", claim, [find_evidence(claim, "h.txt", 4, joined)], joined)
+    assert not verdict.stated and "founded" in verdict.reason and verdict.restated is None
+    # ... no sentence of the line holds all the claim adds (who built it) ...
+    text = "The bridge opened to traffic in 1962 after four years of work. It carries the coastal road."
+    claim = "The bridge was completed in 1962 by the engineering firm Dorman Long."
+    verdict = checker(judge).states("When was the bridge completed?", claim, [find_evidence(claim, "b.txt", 2, text)], text)
+    assert not verdict.stated and "completed" in verdict.reason
+    # ... and 003:56 names Daniel Ives in a sentence using 2 of the question's words, where the claim made up 3.
+    claim, ref = "Daniel Ives from Wedbush Securities edited the article saying Alibaba pours $52 billion into AI.", "003_02a43008e7f09149.txt:56"
+    verdict = checker(judge).states("Who edited the article saying Alibaba pours $52 billion into AI?", claim,
+                                    [evidence(claim, ref)], document(ref))
+    assert not verdict.stated and "edited" in verdict.reason

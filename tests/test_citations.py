@@ -186,6 +186,8 @@ def test_is_refusal_negative(text):
         "Poverty alleviation programs in India are discussed in multiple passages, including, and.",
         "The passages describe several programmes.",
         "According to the provided text, the wall is old.",
+        'Bert is called "Badr" and Ernie is called "Anis" in the first passage.',
+        "The treaty is named in the second passage, with its date.",
     ],
 )
 def test_a_sentence_about_the_passages_is_recognised(text):
@@ -198,6 +200,8 @@ def test_a_sentence_about_the_passages_is_recognised(text):
         "The passage of the bill took two years.",
         "Amundsen sailed the Northwest Passage in 1906.",
         "Passages from the Bible are read at the service.",
+        "Amundsen made the first passage through the strait in 1906.",
+        "The fleet was lost in the same passage of the war.",
     ],
 )
 def test_a_fact_using_the_word_passage_is_not_about_the_passages(text):
