@@ -973,18 +973,22 @@ def restating_sentence(question: str, claim: str, evidence: list[LineEvidence], 
     took from the question without the line (`echoed`). Daniel Ives "highlights" the investment in
     a sentence using 2 words of "Who edited the article saying Alibaba pours $52 billion into AI?"
     where the claim made up 3; "Jane Doe joined the company" shares one word of "Who founded the
-    company?" and lacks the one that asks. Returned as evidence pointing at that sentence."""
+    company?" and lacks the one that asks. A sentence saying the opposite of a word the claim made up
+    ("filled" for the question's "drained") answers another question. Returned as evidence pointing
+    at that sentence."""
     added = content_words(claim) - content_words(question) - _GENERIC_QUESTION_WORDS - _REPORTING_WORDS - _FRAMING_WORDS
     asked = content_words(question) - _GENERIC_QUESTION_WORDS
     if not added or not asked:
         return None
     figures = numbers(claim)
+    opposed = frozenset().union(*(opposites(word) for word in echoed))
     for found in evidence:
         sentences = split_sentences(found.text)
         for i, sentence in enumerate(sentences):
             words = content_words(sentence.text)
             if (
                 len(sentence.text) <= _BARE_ANSWER_SENTENCE_CHARS
+                and not any(word_forms(word) & opposed for word in _content_tokens(sentence.text))
                 and added <= words
                 and figures <= numbers(sentence.text)
                 and len(asked & words) / len(asked) >= _FRAGMENT_QUESTION_COVERAGE

@@ -163,7 +163,8 @@ def with_labels(sentence: str, labels: list[str]) -> str:
     if not labels:
         return sentence
     body, end = (sentence[:-1], sentence[-1]) if sentence and sentence[-1] in ".!?" else (sentence, "")
-    return f"{body} {' '.join(labels)}{end}".strip()
+    # A tokenised source sentence ("... the Zambezi River .") keeps one space before its labels.
+    return f"{body.rstrip()} {' '.join(labels)}{end}".strip()
 
 
 # ---------------------------------------------------------------------------- sentences

@@ -8,6 +8,7 @@ import pytest
 from rag.check import (
     about_something_else,
     opposite_word,
+    restating_sentence,
     asked_thing_missing,
     Synonyms,
     ClaimChecker,
@@ -941,6 +942,13 @@ def test_a_restated_claim_is_not_stated_by_a_sentence_about_something_else():
     claim = "The bridge was completed in 1962 by the engineering firm Dorman Long."
     verdict = checker(judge).states("When was the bridge completed?", claim, [find_evidence(claim, "b.txt", 2, text)], text)
     assert not verdict.stated and "completed" in verdict.reason
+    # ... the line's sentence says the opposite of the word the claim made up ("filled", not "emptied") ...
+    lines = (CLAPNQ_DOCS / "Lake_Kariba__4c037479.txt").read_text(encoding="utf-8").split("\n")
+    claim, question = "The Zambezi River gorge was emptied to make Lake Kariba.", "Which river gorge was emptied to make Lake Kariba?"
+    found = find_evidence(claim, "Lake_Kariba.txt", 5, lines[4])
+    assert restating_sentence(question, claim, [found], ()) is not None  # it would, but for the opposite
+    verdict = checker(judge).states(question, claim, [found], "\n".join(lines))
+    assert not verdict.stated and "emptied" in verdict.reason
     # ... and 003:56 names Daniel Ives in a sentence using 2 of the question's words, where the claim made up 3.
     claim, ref = "Daniel Ives from Wedbush Securities edited the article saying Alibaba pours $52 billion into AI.", "003_02a43008e7f09149.txt:56"
     verdict = checker(judge).states("Who edited the article saying Alibaba pours $52 billion into AI?", claim,

@@ -265,6 +265,7 @@ def test_with_labels_puts_labels_before_the_closing_punctuation():
     assert with_labels("Did it rise?", ["[a.txt:6]"]) == "Did it rise [a.txt:6]?"
     assert with_labels("No stop", ["[a.txt:6]"]) == "No stop [a.txt:6]"
     assert with_labels("Unchanged.", []) == "Unchanged."
+    assert with_labels("on the Zambezi River .", ["[a.txt:5]"]) == "on the Zambezi River [a.txt:5]."
 
 
 # ---------------------------------------------------------------- markers
