@@ -104,8 +104,8 @@ class SentenceCheck(BaseModel):
     citations: list[str] = Field(default_factory=list, description="Labels of the verified citations.")
     reason: str | None = Field(None, description="Why an unsupported sentence was held back.")
     written: str | None = Field(
-        None, description="What the model wrote, when it quoted part of a sentence or gave a bare answer (\"Lake Kariba.\") and the "
-        "whole source sentence holding it is shown."
+        None, description="What the model wrote, when it quoted part of a sentence, gave a bare answer (\"Lake Kariba.\") or "
+        "restated its line in the question's words, and the whole source sentence is shown instead."
     )
 
 
