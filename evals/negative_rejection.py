@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--golden", type=Path, default=REPO / "evals" / "golden" / "seeds.jsonl")
     parser.add_argument("--corpus", type=Path, default=REPO / "seeds")
     parser.add_argument("--limit", type=int, default=None, help="the first N questions only")
+    parser.add_argument("--ids", default=None, help="only these question ids (comma-separated)")
     parser.add_argument("--out", type=Path, default=None, help="write one JSON record per question here")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     from rag.settings import load_settings
 
     questions = [q for q in load_golden(args.golden) if q.answerable and any(e.lines for e in q.evidence)]
+    if args.ids:
+        questions = [q for q in questions if q.id in set(args.ids.split(","))]
     questions = questions[: args.limit] if args.limit else questions
     service = RagService(load_settings())
     records = []
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 "id": golden.id, "question": golden.question, "lines_emptied": emptied, "status": answer.status,
                 "refused": answer.status != "answered", "answer": answer.answer,
                 "citations": [f"{c.source}:{c.start_line}" for c in answer.citations],
+                "sentences": [s.model_dump(exclude_none=True) for s in answer.sentences],
+                "checks": [c.checks for c in answer.citations],
                 "total_ms": answer.timings_ms.get("total"),
             })
             print(f"{i + 1}/{len(questions)} {golden.id} {answer.status}", file=sys.stderr)

@@ -276,11 +276,14 @@ def _same(a: Quantity, b: Quantity) -> bool:
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     """Where the clause around text[start:end] begins and ends: the nearest ";", "," + and/while/but,
-    or sentence end on each side."""
-    marks = (";", ", and", ", while", ", but", ". ")
-    left = max(text.rfind(mark, 0, start) for mark in marks)
-    rights = [i for i in (text.find(mark, end) for mark in marks) if i != -1]
-    return (left + 1 if left >= 0 else 0), (min(rights) if rights else len(text))
+    or the end of its sentence on each side (as split_sentences finds it: "Alibaba Group Holding Ltd.
+    has announced ..." is one sentence, so its figure's clause still names Alibaba)."""
+    sentence = next((s for s in split_sentences(text) if s.start <= start < s.end), None)
+    low, high = (sentence.start, sentence.end) if sentence else (0, len(text))
+    marks = (";", ", and", ", while", ", but")
+    left = max(text.rfind(mark, low, start) for mark in marks)
+    rights = [i for i in (text.find(mark, end, high) for mark in marks) if i != -1]
+    return (left + 1 if left >= 0 else low), (min(rights) if rights else high)
 
 
 @dataclass
@@ -586,9 +589,18 @@ def _subject_names(found: set[str], text: str) -> set[str]:
     return {n for n in found if len(n) > 2 or re.search(rf"\b{n[0].upper()}{n[1:]}\b", text)}
 
 
+# A name owning the figure that follows it: "Alibaba's $52 billion bet", "Meta’s planned $65 billion".
+_OWNER = re.compile(rf"\b({UPPER}{ALNUM}*(?:\s+{UPPER}{ALNUM}*)*)['’]s\s+(?:{LOWER}+\s+){{0,2}}$")
+
+
 def _bound_to(subjects: set[str], text: str, figure: Quantity, document_text: str) -> bool:
-    """Whether the line may give `figure` for the subjects: the clause holding it names one of them
-    ("a 68% surge in Alibaba's stock"), or names nobody ("with revenue rising 8%")."""
+    """Whether the line may give `figure` for the subjects: a name owning it ("Alibaba's $52 billion
+    bet") is one of them, or, when none does, the clause holding it names one of them ("a 68% surge
+    in Alibaba's stock") or names nobody ("with revenue rising 8%"). "With competitors like ByteDance
+    also making noteworthy investments, Alibaba's $52 billion bet ..." gives it for Alibaba alone."""
+    owner = _OWNER.search(text, max(0, figure.start - 80), figure.start)
+    if owner:
+        return bool(_subject_names(_names_of(owner.group(1), document_text), owner.group(1)) & subjects)
     start, end = _clause_bounds(text, figure.start, figure.end)
     clause = text[start:end].strip(" ,;")
     others = _subject_names(_names_of(clause, document_text), clause)

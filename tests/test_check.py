@@ -63,6 +63,27 @@ def test_opposite_direction_is_rejected():
     assert rule("How did Alibaba's shares do?", "Alibaba's stock rose 68% this year.", "003_02a43008e7f09149.txt:30") is None
 
 
+def test_a_figure_is_the_subject_its_line_gives_it_to():
+    # Answers the model wrote once the answering line was taken out (evals/negative_rejection.py):
+    # 001:2 gives 380 billion yuan to "Alibaba Group Holding Ltd." ("Ltd." ends no sentence) ...
+    ref = "001_aadfbd5aacc872f0.txt:2"
+    claim = "Alphabet plans to invest over 380 billion yuan (approximately $53 billion) toward AI infrastructure."
+    reason = rule("How much is Alphabet planning to invest in AI development and infrastructure?", claim, ref)
+    assert reason and "something else" in reason
+    assert rule("How much is Alibaba planning to invest in AI?", claim.replace("Alphabet", "Alibaba"), ref) is None
+    # ... and 003:31 gives $52 billion to its possessive owner, not to ByteDance named earlier in the clause.
+    ref = "003_02a43008e7f09149.txt:31"
+    reason = rule("How much is ByteDance investing in AI?", "ByteDance is investing $52 billion in AI.", ref)
+    assert reason and "something else" in reason
+    assert rule("How much is Alibaba investing in AI?", "Alibaba is investing $52 billion in AI.", ref) is None
+    # A case it was not built on: a possessive a few words before the figure owns it.
+    line = "As Amazon expands its data centres, Meta's planned $65 billion outlay drew less notice."
+    for company, stated in (("Amazon", False), ("Meta", True)):
+        claim = f"{company} planned a $65 billion outlay."
+        reason = rule_check(claim, [find_evidence(claim, "m.txt", 1, line)], f"How big is {company}'s planned outlay?", line).reason
+        assert (reason is None) is stated, reason
+
+
 def test_direction_after_the_figure_counts():
     # 003:75: "a 68% surge in Alibaba's stock".
     assert rule("q?", "Alibaba's stock dropped 68%.", "003_02a43008e7f09149.txt:75")
