@@ -158,7 +158,8 @@ _ASKED_FOR = re.compile(
 # people by role, works), not on any one question.
 _NAMED_KINDS = content_words(
     "country countries nation nations state states city cities town towns region province continent island river mountain "
-    "company companies firm firms bank banks brand brands corporation organisation organization agency institution "
+    "company companies firm firms startup startups start-up start-ups subsidiary subsidiaries bank banks brand brands "
+    "corporation organisation organization agency institution "
     "university college school team club band service services platform network newspaper magazine channel party "
     "person people man woman analyst president king queen leader executive founder player actor actress singer "
     "author writer artist director scientist language religion ship planet"
@@ -828,7 +829,7 @@ def _asked_kinds(found: re.Match) -> set[str]:
     """The words for the kind of thing a which/what question asks for: all of "Which US cloud
     service ...", only the first of "What company ..." (not "What keeps Chinese firms ...", where
     "what" is the subject)."""
-    asked_words = [_loose_words(w) for w in found.group("words").split()]
+    asked_words = [_loose_words(w) | content_words(w) for w in found.group("words").split()]  # "start-ups" whole too
     return set().union(*asked_words) if found.group("wh").lower() == "which" else asked_words[0]
 
 

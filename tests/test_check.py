@@ -469,6 +469,10 @@ def test_a_question_asking_which_named_thing_needs_a_name_it_does_not_give():
     assert asked_thing_missing("Which company is Eddie Wu the chief executive of?", "Eddie Wu leads Alibaba Group.", "") is None
     assert asked_thing_missing("Which company is Eddie Wu the chief executive of?", "Eddie Wu took over in 2023.", "") is not None
     assert asked_thing_missing("What keeps Chinese firms from buying graphics processors?", "Export controls do.", "") is None
+    # A start-up is a company: the negative-rejection run showed the investment total for "Which Chinese AI start-ups ...?"
+    question = "Which Chinese AI start-ups has Alibaba invested in?"
+    assert asked_thing_missing(question, "Alibaba Group has announced a $52.44 billion investment in AI.", "") is not None
+    assert asked_thing_missing(question, "Alibaba has invested in Moonshot and Zhipu.", "") is None
     # A currency code is a unit, not a name (seeds round 8: "... to RMB 31.74 billion" for the which-countries question).
     assert asked_thing_missing("Which countries does the bank lend most in?", "Lending rose to EUR 4 billion last year.", "") is not None
     assert asked_thing_missing("Which countries does the bank lend most in?", "It lends most in Spain, worth EUR 4 billion.", "") is None
