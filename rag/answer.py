@@ -235,7 +235,8 @@ class _AnswerChecker:
         quoted = {(e.source, e.page, e.line, e.start) for e in verdict.evidence}
         # Two fragments of one sentence show it once; a restated claim is never shown in its own words.
         if whole and (verdict.restated or not quoted & self.expanded):
-            checked.check.text, checked.check.written = whole, claim
+            # The document's words are shown; `written` keeps the model's only where they differ in more than spacing.
+            checked.check.text, checked.check.written = whole, claim if _said_key(claim) != _said_key(whole) else None
             self.expanded |= quoted
         checked.citations = [self._citation(e, verdict.probability, repaired, checks) for e in verdict.evidence]
         checked.check.citations = [c.label for c in checked.citations]

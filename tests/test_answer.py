@@ -564,6 +564,16 @@ def test_a_restated_claim_whose_line_is_about_something_else_stays_unshown(servi
     assert "Ives" not in answer.answer
 
 
+def test_a_quote_differing_only_in_spacing_keeps_no_written_copy(embedder, fake, tmp_path):
+    # A tokenised source ("... in 1959 .") quoted with ordinary spacing: the same words, so no `written`.
+    svc = service_over(embedder, tmp_path, {"lake.txt": "Lake Kariba\n\nLake Kariba , the largest man-made lake , was filled in 1959 .\n"})
+    fake.queue("Lake Kariba, the largest man-made lake, was filled in 1959 [lake.txt:3].")
+    answer = svc.ask("When was Lake Kariba filled?")
+    assert answer.status == "answered", answer.sentences
+    [sentence] = [s for s in answer.sentences if s.supported]
+    assert sentence.text == "Lake Kariba , the largest man-made lake , was filled in 1959 ." and sentence.written is None
+
+
 def test_a_sentence_of_its_own_is_not_replaced_by_its_line(service, fake):
     # Three content words or more make a statement: it is shown as written (no bare answer).
     fake.queue(f"Net income reached ¥48.9 billion [{NET_INCOME_SOURCE}:6].")
