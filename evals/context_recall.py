@@ -36,15 +36,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from rag.answer import Answerer
     from rag.evaluation.golden import load_golden
-    from rag.evaluation.runner import eval_index_dir
+    from rag.evaluation.runner import over_corpus
     from rag.service import RagService
     from rag.settings import load_settings
 
     service = RagService(load_settings())
     if args.corpus is not None:
-        index_dir = eval_index_dir(service, args.corpus)
-        service = service.over_index(index_dir, f"{service.settings.milvus_collection}_eval_{index_dir.name}")
-        service.index([args.corpus], progress=False)
+        service = over_corpus(service, args.corpus)
     settings = service.settings
     budgets = args.budget or [settings.prompt_context_tokens]
     # Only the line ranking is used: no model is loaded (the claim check's judge loads lazily).

@@ -32,14 +32,11 @@ def answer_lines(lines: list[str], references: list[str]) -> set[int]:
     from rag.text import numbers
 
     # Whole words only: "BABA" is not the answer in "Alibaba".
-    patterns = [re.compile(rf"(?<!\w){re.escape(reference)}(?!\w)", re.I) for reference in references]
-    found = set()
-    for number, line in enumerate(lines, 1):
-        for reference, pattern in zip(references, patterns):
-            figures = numbers(reference)
-            if pattern.search(line) or (figures and figures <= numbers(line)):
-                found.add(number)
-    return found
+    wanted = [(re.compile(rf"(?<!\w){re.escape(reference)}(?!\w)", re.I), numbers(reference)) for reference in references]
+    return {
+        number for number, line in enumerate(lines, 1)
+        if any(pattern.search(line) or (figures and figures <= numbers(line)) for pattern, figures in wanted)
+    }
 
 
 def without_answer(corpus: Path, golden, target: Path) -> int:

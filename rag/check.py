@@ -999,13 +999,14 @@ def restating_sentence(question: str, claim: str, evidence: list[LineEvidence], 
         sentences = split_sentences(found.text)
         for i, sentence in enumerate(sentences):
             words = content_words(sentence.text)
+            held = len(asked & words)
             if (
                 len(sentence.text) <= _BARE_ANSWER_SENTENCE_CHARS
-                and not any(word_forms(word) & opposed for word in _content_tokens(sentence.text))
                 and added <= words
                 and figures <= numbers(sentence.text)
-                and len(asked & words) / len(asked) >= _FRAGMENT_QUESTION_COVERAGE
-                and len(asked & words) > len(echoed)
+                and held / len(asked) >= _FRAGMENT_QUESTION_COVERAGE
+                and held > len(echoed)
+                and not any(word_forms(word) & opposed for word in _content_tokens(sentence.text))
             ):
                 window = sentence.text if i == 0 else f"{sentences[i - 1].text} {sentence.text}"
                 return replace(found, start=sentence.start, end=sentence.end, window=window)

@@ -23,6 +23,14 @@ def eval_index_dir(service: RagService, corpus: Path) -> Path:
     return settings.model_cache_dir / "eval-indexes" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def over_corpus(service: RagService, corpus: Path) -> RagService:
+    """The service over an index of `corpus` alone (built or brought up to date now), never the default index."""
+    index_dir = eval_index_dir(service, corpus)
+    service = service.over_index(index_dir, f"{service.settings.milvus_collection}_eval_{index_dir.name}")
+    service.index([corpus], progress=False)
+    return service
+
+
 def run_eval(
     service: RagService,
     golden_path: Path,
@@ -37,9 +45,7 @@ def run_eval(
     if not questions:
         raise InputError(f"{golden_path} holds no questions")
     if corpus is not None:
-        index_dir = eval_index_dir(service, corpus)
-        service = service.over_index(index_dir, f"{service.settings.milvus_collection}_eval_{index_dir.name}")
-        service.index([corpus], progress=False)
+        service = over_corpus(service, corpus)
     k = k or service.settings.top_k
     started = time.perf_counter()
     records = []
