@@ -1117,9 +1117,10 @@ class ClaimChecker:
     """Decides whether cited lines state a claim and whether the claim answers the question."""
 
     def __init__(self, judge: ClaimJudge, states_threshold: float, answers_threshold: float, verbatim_coverage: float,
-                 synonyms: Synonyms | None = None):
+                 synonyms: Synonyms | None = None, encode: Callable[[list[str]], np.ndarray] | None = None,
+                 answer_relevance: float = 0.0):
         for name, value in (("states_threshold", states_threshold), ("answers_threshold", answers_threshold),
-                            ("verbatim_coverage", verbatim_coverage)):
+                            ("verbatim_coverage", verbatim_coverage), ("answer_relevance", answer_relevance)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         self.judge = judge
@@ -1127,12 +1128,18 @@ class ClaimChecker:
         self.answers_threshold = answers_threshold
         self.verbatim_coverage = verbatim_coverage
         self.synonyms = synonyms
+        if answer_relevance and encode is None:
+            raise ValueError("answer_relevance needs an encode function")
+        self.encode = encode
+        self.answer_relevance = answer_relevance
 
     @classmethod
     def from_settings(cls, settings: Settings, judge: ClaimJudge, encode: Callable[[list[str]], np.ndarray] | None) -> "ClaimChecker":
         """The checker the service uses: the settings' thresholds, and synonyms from the embedding model's `encode`."""
         synonyms = Synonyms(encode, settings.claim_synonym_similarity) if encode and settings.claim_synonym_similarity else None
-        return cls(judge, settings.claim_states_threshold, settings.claim_answers_threshold, settings.claim_verbatim_coverage, synonyms)
+        relevance = settings.claim_answer_relevance if encode else 0.0
+        return cls(judge, settings.claim_states_threshold, settings.claim_answers_threshold, settings.claim_verbatim_coverage, synonyms,
+                   encode, relevance)
 
     def states(self, question: str, claim: str, evidence: list[LineEvidence], document_text: str, titles: str = "") -> StatesVerdict:
         rule = rule_check(claim, evidence, question, document_text, titles, self.synonyms)
@@ -1159,6 +1166,13 @@ class ClaimChecker:
         stated = probability >= self.states_threshold
         return StatesVerdict(stated, probability, None if stated else "the cited line does not state it", evidence)
 
+    def relevance(self, question: str, claim: str, lines: list[ContextLine]) -> float:
+        """How close the sentence, or the closer of its cited lines, is to the question: the
+        embedding model's cosine. The model was trained on questions and the passages answering
+        them; a sentence that answers sits near its question even when another line is nearer."""
+        vectors = self.encode([question, claim, *(line.text for line in lines)])
+        return float(np.max(vectors[1:] @ vectors[0]))
+
     def answers(self, question: str, claim: str, lines: list[ContextLine], evidence_text: str = "",
                 frequencies: DocumentFrequencies | None = None, document_text: str = "") -> AnswersVerdict:
         """Whether a stated claim answers the question: no rule says it does not, and its cited `lines`
@@ -1173,6 +1187,8 @@ class ClaimChecker:
                      or subject_missing(question, claim, evidence_text, frequencies, self.synonyms, document_text))
         if elsewhere:
             return AnswersVerdict(False, 0.0, elsewhere, elsewhere=True)
+        if self.answer_relevance and self.relevance(question, claim, lines) < self.answer_relevance:
+            return AnswersVerdict(False, 0.0, "it is too far from what the question asks")
         probability = self.judge.answers(question, lines)
         ok = probability >= self.answers_threshold
         return AnswersVerdict(ok, probability, None if ok else "it does not answer the question")

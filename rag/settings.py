@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     claim_verbatim_coverage: float = Field(
         0.9, ge=0, le=1, description="Share of a sentence's words found in its cited sentence to count as stated without the judge."
     )
+    claim_answer_relevance: float = Field(
+        0.35, ge=0, le=1,
+        description="Embedding cosine between the question and a sentence (or the closer of its cited lines) needed for the sentence to answer it (0: off).",
+    )
     claim_synonym_similarity: float = Field(
         0.7, ge=0, le=1,
         description="Cosine of two single words' embeddings at which a line's word counts as a question word the sentence repeats (0: off).",

@@ -801,6 +801,37 @@ def test_answers_threshold_and_type_rule():
     assert not other.answers and other.elsewhere and "mayor" in other.reason
 
 
+def test_a_sentence_far_from_the_question_does_not_answer_it(real_embedder):
+    """The relevance floor (0.35, the setting's default): the embedding model's cosine between the
+    question and the sentence, or the closer of its cited lines."""
+    relevant = ClaimChecker(ScriptedJudge(answers=1.0), 0.5, 0.5, 0.9, encode=real_embedder.encode, answer_relevance=0.35)
+    far = [
+        # ClapNQ dev (the floor's tuning set): an unanswerable question answered with a line of the
+        # document "Battle of Tippecanoe" that is not about the events leading up to it.
+        ("events leading up to the battle of tippecanoe",
+         "Not yet ready to confront the United States directly, Tecumseh found that he was opposed by those Native "
+         "American leaders who had signed the treaty.", "Battle of Tippecanoe"),
+        # Not tuned on: seeds-055, answered in round 12 by a sentence that names no bank.
+        ("Which bank's analyst said the outlay topped her forecast?",
+         "Analysts have responded with enthusiasm to Alibaba's massive financial commitment, viewing it as a necessary "
+         "step to maintain competitive parity with other tech giants like ByteDance.", ""),
+    ]
+    for question, claim, title in far:
+        verdict = relevant.answers(question, claim, [ContextLine("a.txt", 2, claim)], f"{claim}\n{title}")
+        assert not verdict.answers and "too far" in verdict.reason and not verdict.elsewhere, question
+    assert relevant.judge.calls == []  # decided before the judge is asked
+    near = [
+        ("Who wrote the novel Moby-Dick?", "Moby-Dick is an 1851 novel by American writer Herman Melville.", None),
+        # A bare answer is far from its question; its cited line is not.
+        ("In what year was gold discovered in the Johannesburg group of reefs?", "1886.",
+         "Gold was discovered in the Witwatersrand reefs near Johannesburg in 1886, which started a gold rush."),
+    ]
+    for question, claim, line in near:
+        assert relevant.answers(question, claim, [ContextLine("a.txt", 2, line or claim)], line or claim).answers, question
+    with pytest.raises(ValueError):
+        ClaimChecker(ScriptedJudge(), 0.5, 0.5, 0.9, answer_relevance=0.35)  # a floor needs the embedding model
+
+
 def test_thresholds_are_validated():
     with pytest.raises(ValueError):
         ClaimChecker(ScriptedJudge(), 1.5, 0.5, 0.9)
