@@ -811,10 +811,12 @@ def test_a_sentence_far_from_the_question_does_not_answer_it(real_embedder):
         ("events leading up to the battle of tippecanoe",
          "Not yet ready to confront the United States directly, Tecumseh found that he was opposed by those Native "
          "American leaders who had signed the treaty.", "Battle of Tippecanoe"),
-        # Not tuned on: seeds-055, answered in round 12 by a sentence that names no bank.
+        # Also in the data the floor was chosen on: seeds-055, answered in round 12 by a sentence that names no bank.
         ("Which bank's analyst said the outlay topped her forecast?",
          "Analysts have responded with enthusiasm to Alibaba's massive financial commitment, viewing it as a necessary "
          "step to maintain competitive parity with other tech giants like ByteDance.", ""),
+        # Not from any set the floor was chosen on: a line of the right document about something else.
+        ("What did Gustave Eiffel's company build?", "Paris hosted the Summer Olympics in 1900 and in 1924.", "Gustave Eiffel"),
     ]
     for question, claim, title in far:
         verdict = relevant.answers(question, claim, [ContextLine("a.txt", 2, claim)], f"{claim}\n{title}")
